@@ -1,0 +1,109 @@
+"""Up-sampling by a transposed convolution or by resize-then-convolve."""
+
+import keras
+
+from medresae._validation import check_choice, check_positive_int, check_spatial_dims, standardize_tuple
+from medresae.layers import _spatial
+from medresae.layers.conv_norm_act import ConvNormAct, build_chain, run_chain
+
+MODES = ("transpose", "resize")
+
+
+@keras.saving.register_keras_serializable(package="medresae")
+class Upsample(keras.layers.Layer):
+    """Enlarges the spatial size by `factor` per axis and sets the channels to `filters`.
+
+    - ``'transpose'``: a transposed convolution with stride `factor` (kernel
+      `kernel_size`, default the factor itself, as in ResNetAE) -> norm ->
+      activation.
+    - ``'resize'``: nearest-neighbour (or, in 2D, bilinear) resize by
+      `factor`, then a 3x3 conv -> norm -> activation. Avoids the
+      checkerboard artefacts of transposed convolutions.
+
+    Args:
+        filters: output channels.
+        factor: int or per-axis tuple.
+        spatial_dims: 2 or 3.
+        mode: 'transpose' or 'resize'.
+        kernel_size: kernel of the convolution (default: `factor` for
+            'transpose', 3 for 'resize').
+        interpolation: 'nearest' ('bilinear' also allowed in 2D) for 'resize'.
+        norm, groups, activation, use_bias: as in `ConvNormAct`.
+
+    Input shape:
+        `(batch, *spatial, channels)`.
+
+    Output shape:
+        `(batch, *spatial * factor, filters)`.
+
+    Example:
+
+    >>> Upsample(8, factor=(2, 2, 1), spatial_dims=3, mode="resize")(
+    ...     np.zeros((1, 4, 4, 4, 16), "float32")).shape
+    (1, 8, 8, 4, 8)
+    """
+
+    def __init__(
+        self,
+        filters,
+        factor=2,
+        spatial_dims=2,
+        mode="transpose",
+        kernel_size=None,
+        interpolation="nearest",
+        norm="batch",
+        groups=8,
+        activation="relu",
+        use_bias=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.spatial_dims = check_spatial_dims(spatial_dims)
+        self.filters = check_positive_int(filters, "filters")
+        self.factor = standardize_tuple(factor, self.spatial_dims, "factor")
+        self.mode = check_choice(mode, "mode", MODES)
+        allowed = ("nearest", "bilinear") if self.spatial_dims == 2 else ("nearest",)
+        self.interpolation = check_choice(interpolation, "interpolation", allowed)
+        default_kernel = self.factor if self.mode == "transpose" else 3
+        self.kernel_size = standardize_tuple(
+            default_kernel if kernel_size is None else kernel_size, self.spatial_dims, "kernel_size"
+        )
+        self.norm = norm
+        self.groups = groups
+        self.activation = activation
+        self.use_bias = bool(use_bias)
+        common = dict(
+            spatial_dims=self.spatial_dims, norm=norm, groups=groups,
+            activation=activation, use_bias=use_bias,
+        )
+        if self.mode == "transpose":
+            self.resize = None
+            self.conv = ConvNormAct(
+                self.filters, self.kernel_size, strides=self.factor, transpose=True,
+                name="conv", **common,
+            )
+        else:
+            resize_kwargs = {"interpolation": self.interpolation} if self.spatial_dims == 2 else {}
+            self.resize = _spatial.upsampling(self.spatial_dims)(self.factor, name="resize", **resize_kwargs)
+            self.conv = ConvNormAct(self.filters, self.kernel_size, name="conv", **common)
+
+    def build(self, input_shape):
+        build_chain([self.resize, self.conv], input_shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return run_chain([self.resize, self.conv], inputs, training)
+
+    def compute_output_shape(self, input_shape):
+        spatial = [None if n is None else n * f for n, f in zip(input_shape[1:-1], self.factor)]
+        return (input_shape[0], *spatial, self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters, factor=self.factor, spatial_dims=self.spatial_dims,
+            mode=self.mode, kernel_size=self.kernel_size, interpolation=self.interpolation,
+            norm=self.norm, groups=self.groups, activation=self.activation,
+            use_bias=self.use_bias,
+        )
+        return config

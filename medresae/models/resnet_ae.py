@@ -1,0 +1,94 @@
+"""ResNetAE: the residual autoencoder of Hou (2019), in 2D or 3D."""
+
+import keras
+
+from medresae.models import _resnet_ae_parts as parts
+from medresae.models._functional import FunctionalModel
+
+
+@keras.saving.register_keras_serializable(package="medresae")
+class ResNetAE(FunctionalModel):
+    """Residual autoencoder with multi-resolution skips (farrell236/ResNetAE).
+
+    The defaults are the reference's (input 256x256x3, 8 residual blocks per
+    level, 4 levels, `z_dim` 128, dense bottleneck of 128, multi-resolution
+    skips, sigmoid output); with them this is the same network, layer for
+    layer and parameter for parameter. Generalised to 3D, non-square
+    inputs, any channel count, per-level anisotropic strides, and to a
+    fully convolutional model (`bottleneck_dim=None`, any input size that
+    is a multiple of `spatial_divisor`).
+
+    Args:
+        spatial_dims: 2 or 3.
+        in_channels: channels of the input.
+        input_size: spatial size (tuple of `spatial_dims` ints); required by
+            the dense bottleneck. None (or None entries) for any size.
+        n_blocks: residual blocks per level.
+        n_levels: number of down-sampling levels.
+        z_dim: channels of the latent map.
+        bottleneck_dim: size of the dense (vector) bottleneck, or None for
+            a fully convolutional autoencoder.
+        multires_skips: add the multi-resolution skips (the reference's
+            green path).
+        base_filters: filters of the first level; they double per level.
+        strides: per-level down-sampling: an int, a per-axis tuple such as
+            (2, 2, 1) for thick slices, or one of those per level.
+        out_channels: output channels (default: `in_channels`).
+        norm: 'batch', 'group', 'instance' or 'none'.
+        groups: groups of group norm.
+        activation: activation of the hidden layers ('leaky_relu' = slope 0.2).
+        output_activation: 'sigmoid' (reference, for data in [0, 1]), None
+            for unbounded outputs, or another activation name.
+
+    Input shape:
+        `(batch, *input_size, in_channels)`.
+
+    Output shape:
+        `(batch, *input_size, out_channels)`.
+
+    Example:
+
+    >>> model = ResNetAE(spatial_dims=3, in_channels=1, input_size=None,
+    ...                  n_blocks=1, n_levels=2, z_dim=8, bottleneck_dim=None,
+    ...                  strides=(2, 2, 1), output_activation=None)
+    >>> model.spatial_divisor
+    (4, 4, 1)
+    >>> model.predict(np.zeros((1, 16, 12, 5, 1), "float32"), verbose=0).shape
+    (1, 16, 12, 5, 1)
+    """
+
+    def __init__(
+        self,
+        spatial_dims=2,
+        in_channels=3,
+        input_size=(256, 256),
+        n_blocks=8,
+        n_levels=4,
+        z_dim=128,
+        bottleneck_dim=128,
+        multires_skips=True,
+        base_filters=8,
+        strides=2,
+        out_channels=None,
+        norm="batch",
+        groups=8,
+        activation="leaky_relu",
+        output_activation="sigmoid",
+        **kwargs,
+    ):
+        args = dict(
+            spatial_dims=spatial_dims, in_channels=in_channels, input_size=input_size,
+            n_blocks=n_blocks, n_levels=n_levels, z_dim=z_dim, bottleneck_dim=bottleneck_dim,
+            multires_skips=bool(multires_skips), base_filters=base_filters, strides=strides,
+            out_channels=out_channels, norm=norm, groups=groups, activation=activation,
+            output_activation=output_activation,
+        )
+        checked = parts.validate_ae_args(args)
+        inputs = keras.Input((*checked["input_size"], in_channels), name="image")
+        z = parts.encode(inputs, args, checked["level_strides"])
+        if bottleneck_dim is not None:
+            h = keras.layers.Flatten(name="flatten")(z)
+            h = keras.layers.Dense(bottleneck_dim, name="bottleneck")(h)
+            z = parts.dense_to_latent(h, checked["latent_size"], z_dim, name="unbottleneck")
+        outputs = parts.decode(z, args, checked["level_strides"], out_channels or in_channels)
+        self._finish(inputs, outputs, args, checked["spatial_divisor"], **kwargs)

@@ -1,0 +1,83 @@
+"""ResNetVAE: ResNetAE with a variational bottleneck."""
+
+import keras
+
+from medresae._validation import check_positive_number
+from medresae.layers import _spatial
+from medresae.layers.variational_sampling import VariationalSampling
+from medresae.models import _resnet_ae_parts as parts
+from medresae.models._functional import FunctionalModel
+
+
+@keras.saving.register_keras_serializable(package="medresae")
+class ResNetVAE(FunctionalModel):
+    """ResNetAE with a variational bottleneck (farrell236/ResNetAE's ResNetVAE).
+
+    The encoder predicts a mean and a log-variance: two dense layers of
+    `bottleneck_dim` (reference), or two 1x1 convolutions of `z_dim`
+    channels when `bottleneck_dim=None` (fully convolutional). In training,
+    `z = mu + exp(log_var / 2) * eps` with a seeded Keras RNG and
+    `beta * KL(q(z|x) || N(0, 1))` is added to the model's losses
+    (`add_loss`); at inference the decoder reads `mu`, so predictions are
+    deterministic. The model has one output, the reconstruction, so
+    `model.fit(x, x)` trains it.
+
+    Args:
+        beta: weight of the KL term.
+        seed: seed of the sampling RNG.
+        **others: as in `ResNetAE`.
+
+    Example:
+
+    >>> vae = ResNetVAE(spatial_dims=2, in_channels=1, input_size=(32, 32),
+    ...                 n_blocks=1, n_levels=2, z_dim=8, bottleneck_dim=16,
+    ...                 beta=0.1, seed=0)
+    >>> vae.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0).shape
+    (2, 32, 32, 1)
+    """
+
+    def __init__(
+        self,
+        spatial_dims=2,
+        in_channels=3,
+        input_size=(256, 256),
+        n_blocks=8,
+        n_levels=4,
+        z_dim=128,
+        bottleneck_dim=128,
+        multires_skips=True,
+        base_filters=8,
+        strides=2,
+        out_channels=None,
+        norm="batch",
+        groups=8,
+        activation="leaky_relu",
+        output_activation="sigmoid",
+        beta=1.0,
+        seed=None,
+        **kwargs,
+    ):
+        args = dict(
+            spatial_dims=spatial_dims, in_channels=in_channels, input_size=input_size,
+            n_blocks=n_blocks, n_levels=n_levels, z_dim=z_dim, bottleneck_dim=bottleneck_dim,
+            multires_skips=bool(multires_skips), base_filters=base_filters, strides=strides,
+            out_channels=out_channels, norm=norm, groups=groups, activation=activation,
+            output_activation=output_activation,
+        )
+        checked = parts.validate_ae_args(args)
+        check_positive_number(beta, "beta", allow_zero=True)
+        inputs = keras.Input((*checked["input_size"], in_channels), name="image")
+        h = parts.encode(inputs, args, checked["level_strides"])
+        if bottleneck_dim is not None:
+            h = keras.layers.Flatten(name="flatten")(h)
+            mu = keras.layers.Dense(bottleneck_dim, name="mu")(h)
+            log_var = keras.layers.Dense(bottleneck_dim, name="log_var")(h)
+        else:
+            conv = _spatial.conv(spatial_dims)
+            mu = conv(z_dim, 1, name="mu")(h)
+            log_var = conv(z_dim, 1, name="log_var")(h)
+        z = VariationalSampling(beta=beta, seed=seed, name="sampling")(mu, log_var)
+        if bottleneck_dim is not None:
+            z = parts.dense_to_latent(z, checked["latent_size"], z_dim, name="unbottleneck")
+        outputs = parts.decode(z, args, checked["level_strides"], out_channels or in_channels)
+        self._finish(inputs, outputs, dict(args, beta=beta, seed=seed), checked["spatial_divisor"], **kwargs)
