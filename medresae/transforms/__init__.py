@@ -1,0 +1,13 @@
+"""MONAI dictionary transforms that MONAI itself does not have.
+
+Everything else in medresae's pipelines is MONAI's own (LoadImaged,
+EnsureChannelFirstd, Orientationd, RandWeightedCropd, RandFlipd,
+RandRotate90d, CacheDataset ...). Importing this module imports MONAI.
+"""
+
+from medresae.transforms.foreground_weightd import ForegroundWeightd
+from medresae.transforms.invertible_scale_intensityd import InvertibleScaleIntensityd
+from medresae.transforms.n2v_maskd import N2VMaskd
+from medresae.transforms.rand_add_noised import RandAddNoised
+
+__all__ = ["ForegroundWeightd", "InvertibleScaleIntensityd", "N2VMaskd", "RandAddNoised"]

@@ -1,0 +1,173 @@
+"""PatchDataset: MONAI pipelines from NIfTI folders into model.fit on this backend."""
+
+import gzip
+import os
+
+import keras
+import nibabel as nib
+import numpy as np
+import pytest
+from conftest import BACKEND
+
+from medresae.data import PatchDataset, loader_throughput, split_by_volume
+from medresae.errors import InputFileError
+from medresae.losses import masked_mse
+from medresae.models import ResUNet
+from medresae.noise import rician
+from medresae.sample_data import sample_path
+
+# Small patches everywhere; JAX's CPU 3D convolutions are slow.
+PATCH = (16, 16, 4)
+
+
+def _crop_like(path, out, crop=(slice(0, 48), slice(0, 40), slice(0, 8)), transform=None, seed=0):
+    img = nib.load(path)
+    data = np.asarray(img.dataobj, dtype=np.float32)[crop]
+    if transform is not None:
+        data = transform(data, seed)
+    header = img.header.copy()
+    header.set_data_dtype(np.float32)
+    nib.save(nib.Nifti1Image(data, img.affine, header), out)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A folder of real NIfTI crops (shipped brain MR and chest CT) with noisy versions."""
+    root = tmp_path_factory.mktemp("volumes")
+    brain = sample_path("brain_mr")
+    noisy = lambda x, seed: rician(x, 0.05 * np.percentile(x, 99.5), rng=seed)  # noqa: E731
+    files = {
+        "clean": [_crop_like(brain, root / "clean0.nii.gz"),
+                  _crop_like(brain, root / "clean1.nii.gz", crop=(slice(60, 108), slice(50, 90), slice(6, 14)))],
+        "noisy_a": _crop_like(brain, root / "noisy_a.nii.gz", transform=noisy, seed=1),
+        "noisy_b": _crop_like(brain, root / "noisy_b.nii.gz", transform=noisy, seed=2),
+        "ct": _crop_like(sample_path("chest_ct"), root / "ct.nii.gz"),
+    }
+    return files
+
+
+def _fit(ds, loss="mse"):
+    model = ResUNet(spatial_dims=3, filters=(4, 8), n_blocks=1, strides=(2, 2, 1))
+    model.compile(optimizer="adam", loss=loss)
+    history = model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    return model
+
+
+@pytest.mark.parametrize("kind", ["synthetic", "pairs", "noise2noise", "noise2void"])
+def test_each_dataset_kind_feeds_fit(kind, folder):
+    volumes = {
+        "synthetic": folder["clean"],
+        "pairs": [(folder["noisy_a"], folder["clean"][0])],
+        "noise2noise": [(folder["noisy_a"], folder["noisy_b"])],
+        "noise2void": [folder["noisy_a"]],
+    }[kind]
+    ds = PatchDataset(kind, volumes, PATCH, batch_size=2, noise="rician:0.02-0.08", seed=0)
+    x, y = ds[0]
+    assert x.shape == (2, *PATCH, 1) and x.dtype == np.float32
+    assert y.shape == (2, *PATCH, 2 if kind == "noise2void" else 1)
+    _fit(ds, loss=masked_mse if kind == "noise2void" else "mse")
+
+
+def test_ct_synthetic_low_dose_feeds_fit(folder):
+    ds = PatchDataset("synthetic", [folder["ct"]], PATCH, batch_size=2, noise="ct:2e4-1e5", modality="ct")
+    x, y = ds[0]
+    assert 0.0 < float(np.std(x - y)) < 0.05  # noise in window units
+    _fit(ds)
+
+
+def test_noise_is_added_on_the_fly_with_random_level(folder):
+    ds = PatchDataset("synthetic", folder["clean"], (24, 24, 4), batch_size=4, noise="gaussian:0.02-0.1",
+                      augment=False)
+    x, y = ds[0]
+    stds = [float(np.std(x[i] - y[i])) for i in range(4)]
+    assert all(0.015 < s < 0.11 for s in stds) and np.ptp(stds) > 0.005
+
+
+def test_two_dimensional_slices(folder):
+    ds = PatchDataset("synthetic", folder["clean"], (16, 16), batch_size=3)
+    x, y = ds[0]
+    assert x.shape == (3, 16, 16, 1) == y.shape
+
+
+def test_fixed_dataset_repeats_its_batches(folder):
+    ds = PatchDataset("pairs", [(folder["noisy_a"], folder["clean"][0])], PATCH, batch_size=2,
+                      fixed=True, steps_per_epoch=2)
+    np.testing.assert_array_equal(ds[1][0], ds[1][0])
+    assert len(ds) == 2
+
+
+def test_foreground_weighting_avoids_air(folder):
+    # The CT crop has air outside the body: weighted crops land in tissue.
+    ds = PatchDataset("synthetic", [folder["ct"]], (8, 8, 2), batch_size=32, modality="ct",
+                      noise="ct:1e5", augment=False)
+    _, y = ds[0]
+    tissue = (0.0 - (-1024.0)) / 4095.0 - 0.12  # about -500 HU in window units
+    assert np.mean(y.mean(axis=(1, 2, 3, 4)) > tissue) > 0.8
+
+
+def test_split_by_volume():
+    train, val = split_by_volume([f"v{i}" for i in range(10)], 0.2, seed=3)
+    assert len(val) == 2 and len(train) == 8 and not set(train) & set(val)
+    with pytest.raises(ValueError, match="at least 2 volumes"):
+        split_by_volume(["only"], 0.2)
+
+
+def test_loader_throughput_reports_patches_per_second(folder):
+    stats = loader_throughput(folder["clean"], patch_size=(16, 16, 8), batch_size=2, batches=3)
+    assert stats["patches_per_second"] > 0 and stats["batch_size"] == 2
+
+
+def _write(path, data, dtype=np.float32):
+    nib.save(nib.Nifti1Image(np.asarray(data, dtype), np.eye(4)), str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("case", ["missing", "not_image", "truncated", "nan", "inf", "zeros", "too_small", "suffix"])
+def test_bad_volumes_give_one_line_naming_the_file(case, tmp_path):
+    path = tmp_path / "vol.nii.gz"
+    good = np.random.default_rng(0).uniform(size=(24, 24, 6))
+    if case == "missing":
+        path = tmp_path / "nothere.nii.gz"
+    elif case == "not_image":
+        path.write_text("this is not an image")
+    elif case == "truncated":
+        _write(path, good)
+        raw = gzip.decompress(path.read_bytes())
+        path.write_bytes(gzip.compress(raw)[: len(gzip.compress(raw)) // 2])
+    elif case in ("nan", "inf"):
+        good[3, 3, 3] = np.nan if case == "nan" else np.inf
+        _write(path, good)
+    elif case == "zeros":
+        _write(path, np.zeros((24, 24, 6)))
+    elif case == "too_small":
+        _write(path, good[:8, :8, :2])
+    elif case == "suffix":
+        path = tmp_path / "vol.txt"
+        path.write_text("x")
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(InputFileError) as info:
+        PatchDataset("synthetic", [str(path)], PATCH, noise="rician:0.05")
+    message = str(info.value)
+    assert os.path.basename(str(path)) in message and "\n" not in message, message
+    assert sorted(os.listdir(tmp_path)) == before
+    assert keras.backend.backend() == BACKEND
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(kind="clean"), "'clean'"),
+        (dict(patch_size=(16, 0, 4)), "patch_size"),
+        (dict(modality="pet"), "'pet'"),
+        (dict(batch_size=0), "batch_size=0"),
+        (dict(noise="poisson:0.1"), "poisson"),
+    ],
+)
+def test_bad_arguments(kwargs, message, folder):
+    args = dict(kind="synthetic", volumes=folder["clean"], patch_size=PATCH, noise="rician:0.05")
+    args.update(kwargs)
+    with pytest.raises(ValueError) as info:
+        PatchDataset(**args)
+    assert message in str(info.value)

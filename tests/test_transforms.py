@@ -1,0 +1,101 @@
+"""medresae.transforms on real MONAI pipelines."""
+
+import numpy as np
+import pytest
+from monai.transforms import Compose, RandWeightedCropd
+
+from medresae.transforms import ForegroundWeightd, InvertibleScaleIntensityd, N2VMaskd, RandAddNoised
+
+
+def _image(shape=(1, 24, 20, 6), seed=0):
+    return np.random.default_rng(seed).uniform(0.2, 1.0, size=shape).astype("float32")
+
+
+def test_rand_add_noised_random_level_in_range_and_seeded():
+    t = RandAddNoised("target", "gaussian:0.05-0.2", output_keys="image")
+    t.set_random_state(1)
+    clean = np.zeros((1, 64, 64, 8), "float32")
+    levels, outs = [], []
+    for _ in range(5):
+        out = t({"target": clean})
+        levels.append(out["noise_level"])
+        outs.append(out["image"])
+        assert out["image"].shape == clean.shape and out["image"].dtype == np.float32
+        # absolute sigma in model units (data scaled so the robust max is 1)
+        assert np.std(out["image"]) == pytest.approx(out["noise_level"], rel=0.05)
+    assert all(0.05 <= lv <= 0.2 for lv in levels) and len(set(levels)) == 5
+    t.set_random_state(1)
+    np.testing.assert_array_equal(t({"target": clean})["image"], outs[0])
+    np.testing.assert_array_equal(out["target"], clean)  # the clean target is untouched
+
+
+def test_rand_add_noised_rician_keeps_background_positive():
+    t = RandAddNoised("image", "rician:0.1")
+    t.set_random_state(0)
+    out = t({"image": np.zeros((1, 32, 32, 4), "float32")})
+    assert out["image"].min() >= 0.0
+    assert out["image"].mean() == pytest.approx(0.1 * np.sqrt(np.pi / 2), rel=0.05)
+
+
+def test_rand_add_noised_ct_uses_window_parameters():
+    hu = np.full((1, 48, 48, 2), -1000.0, "float32")
+    hu[:, 8:40, 8:40] = 0.0
+    scale = InvertibleScaleIntensityd("image", method="window")
+    d = scale({"image": hu})
+    t = RandAddNoised("image", "ct:2e4", output_keys="noisy")
+    t.set_random_state(0)
+    out = t(dict(d, spacing=(0.7, 0.7, 5.0)))
+    back = scale.inverse({"image": out["noisy"], "intensity": out["intensity"]})["image"]
+    water = back[0, 16:32, 16:32]
+    assert abs(float(water.mean())) < 15.0 and 2.0 < float(water.std()) < 300.0
+
+
+def test_n2v_mask_replaces_only_masked_voxels_by_neighbours():
+    x = _image((2, 32, 32, 4))
+    t = N2VMaskd("image", ratio=0.01, radius=(2, 2, 0))
+    t.set_random_state(0)
+    out = t({"image": x})
+    mask = out["mask"][0].astype(bool)
+    assert out["mask"].shape == (1, 32, 32, 4)
+    assert 0 < mask.sum() <= round(0.01 * 32 * 32 * 4)
+    np.testing.assert_array_equal(out["target"], x)
+    np.testing.assert_array_equal(out["image"][:, ~mask], x[:, ~mask])
+    assert np.all(out["image"][:, mask] != x[:, mask])  # replaced, not kept
+    # every replacement value comes from the same slice (radius 0 on z)
+    for c in range(2):
+        for i, j, k in np.argwhere(mask)[:20]:
+            window = x[c, max(i - 2, 0): i + 3, max(j - 2, 0): j + 3, k]
+            assert out["image"][c, i, j, k] in window
+
+
+def test_n2v_mask_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="ratio=0.7"):
+        N2VMaskd("image", ratio=0.7)
+    with pytest.raises(ValueError, match="radius"):
+        N2VMaskd("image", radius=0)({"image": _image()})
+
+
+def test_invertible_scale_shares_parameters_and_inverts_exactly():
+    noisy = _image() * 1000.0
+    clean = noisy * 0.9
+    t = InvertibleScaleIntensityd(["image", "target"], ref_key="image")
+    out = t({"image": noisy, "target": clean})
+    assert np.percentile(out["image"], 99.5) == pytest.approx(1.0, abs=1e-5)
+    low, high = out["intensity"]["low"], out["intensity"]["high"]
+    np.testing.assert_allclose(out["target"], (clean - low) / (high - low), rtol=1e-5, atol=1e-6)
+    back = t.inverse(out)
+    np.testing.assert_allclose(back["image"], noisy, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(back["target"], clean, rtol=1e-5, atol=1e-3)
+
+
+def test_foreground_weight_steers_monai_weighted_crops_into_tissue():
+    x = np.zeros((1, 64, 64, 4), "float32")
+    x[:, 40:60, 40:60] = 1.0
+    pipeline = Compose([
+        ForegroundWeightd("image", background=0.001),
+        RandWeightedCropd(["image"], w_key="weight", spatial_size=(8, 8, 4), num_samples=20),
+    ])
+    pipeline.set_random_state(0)
+    patches = pipeline({"image": x})
+    inside = np.mean([float(np.asarray(p["image"]).mean()) > 0 for p in patches])
+    assert inside >= 0.9
