@@ -18,6 +18,8 @@ import time
 
 import keras
 import numpy as np
+
+import medresae._monai  # noqa: F401  (before monai)
 from monai.data import CacheDataset
 from monai.transforms import (
     Compose,

@@ -294,6 +294,7 @@ def _load_dicom_folder(folder):
             "series per folder"
         )
     try:
+        import medresae._monai  # noqa: F401  (before monai)
         from monai.data import PydicomReader
     except ImportError as err:
         raise ImportError(

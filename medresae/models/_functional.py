@@ -9,14 +9,18 @@ class FunctionalModel(keras.Model):
     """A functional `keras.Model` whose config is its constructor arguments.
 
     Subclasses build their graph in `__init__`, then call
-    `self._finish(inputs, outputs, config, **kwargs)`. `get_config` returns
+    `self._finish(inputs, outputs, config, spatial_divisor, **kwargs)`;
+    a `metadata` keyword (a JSON-serialisable dict) is kept in the config. `get_config` returns
     `config` (plus the name) and `from_config` calls the constructor, so a
     `.keras` file rebuilds the same graph on any backend.
     """
 
-    def _finish(self, inputs, outputs, config, spatial_divisor, **kwargs):
+    def _finish(self, inputs, outputs, config, spatial_divisor, metadata=None, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self._constructor_config = dict(config)
+        # Free-form, JSON-serialisable facts about how the model was trained
+        # (e.g. the intensity normalisation), saved inside the .keras file.
+        self.metadata = dict(metadata or {})
         self._spatial_divisor = tuple(spatial_divisor)
 
     @property
@@ -52,7 +56,10 @@ class FunctionalModel(keras.Model):
         return super().predict(x, *args, **kwargs)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self._constructor_config}
+        config = {"name": self.name, "trainable": self.trainable, **self._constructor_config}
+        if self.metadata:
+            config["metadata"] = dict(self.metadata)
+        return config
 
     @classmethod
     def from_config(cls, config):

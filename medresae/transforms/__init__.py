@@ -5,6 +5,7 @@ EnsureChannelFirstd, Orientationd, RandWeightedCropd, RandFlipd,
 RandRotate90d, CacheDataset ...). Importing this module imports MONAI.
 """
 
+import medresae._monai  # noqa: F401  (before monai)
 from medresae.transforms.foreground_weightd import ForegroundWeightd
 from medresae.transforms.invertible_scale_intensityd import InvertibleScaleIntensityd
 from medresae.transforms.n2v_maskd import N2VMaskd

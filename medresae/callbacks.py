@@ -1,0 +1,65 @@
+"""Keras callbacks for training runs: atomic checkpoints and the run state for resuming."""
+
+import json
+import os
+
+import keras
+
+from medresae._atomic import atomic_write_text, write_atomically
+
+
+def save_model_atomically(model, path):
+    """`model.save(path)` through a temporary file and a rename, so a kill
+    mid-write never leaves a corrupt .keras file."""
+    return write_atomically(path, model.save, overwrite=True, suffix=".keras")
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Saves the best model, the last model and the run state after each epoch.
+
+    - ``best_path``: the model with the lowest `monitor` so far (the model
+      users keep, e.g. RUN_DIR/model.keras).
+    - ``last_path``: the model after the latest epoch, with its optimizer
+      state, to resume from.
+    - ``state_path``: JSON with the last finished epoch and the best value.
+
+    Every file is written atomically (temporary file, then rename).
+
+    Args:
+        best_path: path of the best model (.keras).
+        last_path: path of the last model (.keras).
+        state_path: path of the JSON run state.
+        monitor: the metric to minimise ('val_loss' falls back to 'loss'
+            when there is no validation data).
+        best: the best value so far (when resuming).
+
+    Example:
+
+    >>> cb = RunCheckpoint("run/model.keras", "run/last.keras", "run/state.json")
+    """
+
+    def __init__(self, best_path, last_path, state_path, monitor="val_loss", best=None):
+        super().__init__()
+        self.best_path = best_path
+        self.last_path = last_path
+        self.state_path = state_path
+        self.monitor = monitor
+        self.best = float("inf") if best is None else float(best)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        value = logs.get(self.monitor, logs.get("loss"))
+        save_model_atomically(self.model, self.last_path)
+        if value is not None and float(value) < self.best:
+            self.best = float(value)
+            save_model_atomically(self.model, self.best_path)
+        state = {"epoch": epoch + 1, "best": self.best, "monitor": self.monitor}
+        atomic_write_text(self.state_path, json.dumps(state, indent=2))
+
+
+def read_run_state(state_path):
+    """The JSON run state written by RunCheckpoint, or None."""
+    if not os.path.exists(state_path):
+        return None
+    with open(state_path, encoding="utf-8") as f:
+        return json.load(f)

@@ -1,0 +1,223 @@
+"""Training recipes: supervised (synthetic noise or pairs), Noise2Noise, Noise2Void.
+
+`train_denoiser` is what `medresae train` runs; `fit_run` trains any
+compiled-or-not Keras model on any data into a run folder with the same
+callbacks (best and last checkpoints, CSV log, learning-rate schedule, early
+stopping, resume).
+"""
+
+import csv
+import os
+
+import keras
+
+from medresae._atomic import write_atomically
+from medresae._validation import check_choice, check_positive_int, check_positive_number
+from medresae.callbacks import RunCheckpoint, read_run_state
+from medresae.data import KINDS, PatchDataset, split_by_volume
+from medresae.errors import InputFileError
+from medresae.losses import get_loss
+from medresae.models import ResNetAE, ResUNet
+
+ARCHITECTURES = ("resunet", "resnetae")
+SCHEDULES = ("plateau", "cosine", "constant")
+BEST, LAST, STATE, HISTORY, FIGURE = "model.keras", "last.keras", "state.json", "history.csv", "training.png"
+
+
+def build_denoiser(architecture="resunet", spatial_dims=3, channels=1, filters=(16, 32, 64), strides=2,
+                   n_blocks=2, **kwargs):
+    """A denoising model: a residual `ResUNet` (default) or a fully convolutional `ResNetAE`.
+
+    Args:
+        architecture: 'resunet' or 'resnetae'.
+        spatial_dims: 2 or 3.
+        channels: input (and output) channels.
+        filters: filters per level (ResUNet) or the first level's (ResNetAE:
+            `filters[0]` as base, `len(filters) - 1` levels).
+        strides: per-level down-sampling (e.g. (2, 2, 1) for thick slices).
+        n_blocks: residual blocks per level.
+        **kwargs: passed to the model.
+
+    Example:
+
+    >>> model = build_denoiser("resunet", 3, filters=(8, 16), strides=(2, 2, 1))
+    >>> model.spatial_divisor
+    (2, 2, 1)
+    """
+    check_choice(architecture, "architecture", ARCHITECTURES)
+    if architecture == "resunet":
+        return ResUNet(spatial_dims=spatial_dims, in_channels=channels, filters=tuple(filters),
+                       strides=strides, n_blocks=n_blocks, **kwargs)
+    return ResNetAE(spatial_dims=spatial_dims, in_channels=channels, input_size=None, bottleneck_dim=None,
+                    base_filters=filters[0], n_levels=max(1, len(filters) - 1), n_blocks=n_blocks,
+                    z_dim=filters[-1], strides=strides, output_activation=None, **kwargs)
+
+
+def _schedule_callbacks(schedule, learning_rate, epochs, patience):
+    if schedule == "plateau":
+        return [keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, patience // 2), min_lr=1e-6)]
+    if schedule == "cosine":
+        def cosine(epoch, lr):
+            import math
+
+            return 1e-6 + 0.5 * (learning_rate - 1e-6) * (1 + math.cos(math.pi * epoch / max(1, epochs)))
+
+        return [keras.callbacks.LearningRateScheduler(cosine)]
+    return []
+
+
+def plot_history(history_csv, out_png):
+    """Writes the loss curves of a run (from its CSV log) to a PNG, atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(history_csv, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    for key, label in (("loss", "training"), ("val_loss", "validation")):
+        if rows and key in rows[0] and rows[0][key] not in ("", None):
+            ax.plot(epochs, [float(r[key]) for r in rows], marker="o", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    ax.set_title("medresae training")
+    fig.tight_layout()
+    write_atomically(out_png, lambda temp: fig.savefig(temp, format="png", dpi=100), overwrite=True, suffix=".png")
+    plt.close(fig)
+    return out_png
+
+
+def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="mse", learning_rate=1e-3,
+            schedule="plateau", early_stopping=10, resume=False, verbose="auto", extra_callbacks=()):
+    """Trains `model` into `run_dir` (model.keras, last.keras, state.json, history.csv, training.png).
+
+    Args:
+        model: a Keras model (compiled here with Adam and `loss`).
+        train_data: anything `model.fit` takes (e.g. a `PatchDataset`).
+        run_dir: the run folder (created if missing).
+        validation_data: optional validation data.
+        epochs: total epochs (a resumed run continues up to this number).
+        loss: a Keras loss (name or function).
+        learning_rate: initial Adam learning rate.
+        schedule: 'plateau' (halve on a plateau), 'cosine' or 'constant'.
+        early_stopping: patience in epochs, or None.
+        resume: continue from `run_dir/last.keras` and `state.json`.
+        verbose: Keras' progress bar setting.
+        extra_callbacks: more Keras callbacks.
+
+    Returns:
+        `(model, history)`: the trained model and a dict of per-epoch logs.
+    """
+    epochs = check_positive_int(epochs, "epochs")
+    check_choice(schedule, "schedule", SCHEDULES)
+    learning_rate = check_positive_number(learning_rate, "learning_rate")
+    os.makedirs(run_dir, exist_ok=True)
+    paths = {name: os.path.join(run_dir, name) for name in (BEST, LAST, STATE, HISTORY, FIGURE)}
+    initial_epoch, best = 0, None
+    if resume:
+        state = read_run_state(paths[STATE])
+        if state is None or not os.path.exists(paths[LAST]):
+            raise InputFileError(f"{run_dir}: no run to resume (no {LAST} and {STATE}); start without --resume.")
+        metadata = getattr(model, "metadata", None)
+        model = keras.saving.load_model(paths[LAST])
+        if metadata and hasattr(model, "metadata"):
+            model.metadata = dict(metadata)
+        initial_epoch, best = int(state["epoch"]), state.get("best")
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    monitor = "val_loss" if validation_data is not None else "loss"
+    callbacks = [
+        RunCheckpoint(paths[BEST], paths[LAST], paths[STATE], monitor=monitor, best=best),
+        keras.callbacks.CSVLogger(paths[HISTORY], append=resume),
+        keras.callbacks.TerminateOnNaN(),
+        *_schedule_callbacks(schedule, learning_rate, epochs, early_stopping or 10),
+        *extra_callbacks,
+    ]
+    if early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(early_stopping)))
+    history = {}
+    if initial_epoch < epochs:
+        result = model.fit(train_data, validation_data=validation_data, epochs=epochs,
+                           initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
+        history = result.history
+    if os.path.exists(paths[HISTORY]):
+        plot_history(paths[HISTORY], paths[FIGURE])
+    return model, history
+
+
+def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician:0.01-0.1", modality="mr",
+                   architecture="resunet", filters=(16, 32, 64), strides=None, n_blocks=2, epochs=10,
+                   steps_per_epoch=100, batch_size=4, validation_fraction=0.2, loss="mse", learning_rate=1e-3,
+                   schedule="plateau", early_stopping=10, resume=False, mixed_precision=False, seed=0,
+                   workers=1, verbose="auto"):
+    """The `medresae train` recipe: data, model and training in one call.
+
+    Args:
+        kind: 'synthetic' (clean volumes + noise), 'pairs' (noisy, clean),
+            'noise2noise' (noisy repeats) or 'noise2void' (noisy only; the
+            loss is evaluated on blind-spot voxels only).
+        volumes: paths or path pairs (see `medresae.data.PatchDataset`).
+        run_dir: the run folder.
+        patch_size: (X, Y, Z) patch, or (X, Y) for a 2D model on slices.
+        noise: noise spec for 'synthetic'.
+        modality: 'mr' or 'ct' (intensity normalisation).
+        architecture, filters, strides, n_blocks: the model (see
+            `build_denoiser`); `strides` default: 2 in-plane, and 1 across
+            slices when the patch is 8 voxels thick or less.
+        epochs, steps_per_epoch, batch_size: training length.
+        validation_fraction: share of volumes held out (by volume), or None.
+        loss: 'mse', 'l1', 'ssim' or 'mse_ssim'.
+        learning_rate, schedule, early_stopping, resume: see `fit_run`.
+        mixed_precision: train in mixed float16 (GPUs).
+        seed: makes a run repeatable on one backend.
+        workers: data loading workers (threads).
+
+    Returns:
+        `(model, history)`.
+
+    Example:
+
+    >>> model, history = train_denoiser("synthetic", [sample_path("brain_mr")], "run",
+    ...                                 patch_size=(32, 32, 8), epochs=1, steps_per_epoch=2)
+    """
+    check_choice(kind, "kind", KINDS)
+    keras.utils.set_random_seed(seed)
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    patch_size = tuple(patch_size)
+    spatial_dims = len(patch_size)
+    if strides is None:
+        strides = (2, 2, 1) if spatial_dims == 3 and patch_size[2] <= 8 else 2
+    volumes = list(volumes)
+    validation = None
+    if validation_fraction and len(volumes) >= 2:
+        volumes, held_out = split_by_volume(volumes, validation_fraction, seed=seed)
+    else:
+        held_out = []
+    common = dict(patch_size=patch_size, batch_size=batch_size, noise=noise, modality=modality)
+    train = PatchDataset(kind, volumes, steps_per_epoch=steps_per_epoch, seed=seed, workers=workers, **common)
+    if held_out:
+        steps = max(1, min(20, steps_per_epoch // 5))
+        validation = PatchDataset(kind, held_out, steps_per_epoch=steps, fixed=True, seed=seed + 1, **common)
+    model = build_denoiser(architecture, spatial_dims, 1, filters=filters, strides=strides, n_blocks=n_blocks)
+    model.metadata = {
+        "normalize": "window" if modality == "ct" else "percentile",
+        "modality": modality,
+        "kind": kind,
+        "noise": str(train.noise) if train.noise is not None else None,
+        "patch_size": list(patch_size),
+        "backend": keras.backend.backend(),
+        "seed": seed,
+    }
+    try:
+        return fit_run(model, train, run_dir, validation_data=validation, epochs=epochs,
+                       loss=get_loss(loss, masked=kind == "noise2void"), learning_rate=learning_rate,
+                       schedule=schedule, early_stopping=early_stopping, resume=resume, verbose=verbose)
+    finally:
+        if mixed_precision:
+            keras.mixed_precision.set_global_policy("float32")
