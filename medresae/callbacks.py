@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 import keras
 
@@ -63,3 +64,24 @@ def read_run_state(state_path):
         return None
     with open(state_path, encoding="utf-8") as f:
         return json.load(f)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once `seconds` have passed (checked after every batch).
+
+    Example:
+
+    >>> model.fit(data, epochs=1000, callbacks=[TimeBudget(180)])  # three minutes
+    """
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = float(seconds)
+        self.start = None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.perf_counter() - self.start > self.seconds:
+            self.model.stop_training = True

@@ -66,6 +66,14 @@ def _schedule_callbacks(schedule, learning_rate, epochs, patience):
     return []
 
 
+def _number(text):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if value == value else None
+
+
 def plot_history(history_csv, out_png):
     """Writes the loss curves of a run (from its CSV log) to a PNG, atomically."""
     import matplotlib
@@ -76,10 +84,12 @@ def plot_history(history_csv, out_png):
     with open(history_csv, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = [int(r["epoch"]) + 1 for r in rows]
     for key, label in (("loss", "training"), ("val_loss", "validation")):
-        if rows and key in rows[0] and rows[0][key] not in ("", None):
-            ax.plot(epochs, [float(r[key]) for r in rows], marker="o", label=label)
+        # CSVLogger writes 'NA' for values an epoch did not produce.
+        points = [(int(r["epoch"]) + 1, _number(r.get(key))) for r in rows]
+        points = [(e, v) for e, v in points if v is not None]
+        if points:
+            ax.plot(*zip(*points), marker="o", label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_yscale("log")
@@ -154,7 +164,7 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
                    architecture="resunet", filters=(16, 32, 64), strides=None, n_blocks=2, epochs=10,
                    steps_per_epoch=100, batch_size=4, validation_fraction=0.2, loss="mse", learning_rate=1e-3,
                    schedule="plateau", early_stopping=10, resume=False, mixed_precision=False, seed=0,
-                   workers=1, verbose="auto"):
+                   workers=1, verbose="auto", extra_callbacks=()):
     """The `medresae train` recipe: data, model and training in one call.
 
     Args:
@@ -176,6 +186,7 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
         mixed_precision: train in mixed float16 (GPUs).
         seed: makes a run repeatable on one backend.
         workers: data loading workers (threads).
+        verbose, extra_callbacks: as in `fit_run`.
 
     Returns:
         `(model, history)`.
@@ -217,7 +228,8 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
     try:
         return fit_run(model, train, run_dir, validation_data=validation, epochs=epochs,
                        loss=get_loss(loss, masked=kind == "noise2void"), learning_rate=learning_rate,
-                       schedule=schedule, early_stopping=early_stopping, resume=resume, verbose=verbose)
+                       schedule=schedule, early_stopping=early_stopping, resume=resume, verbose=verbose,
+                       extra_callbacks=extra_callbacks)
     finally:
         if mixed_precision:
             keras.mixed_precision.set_global_policy("float32")

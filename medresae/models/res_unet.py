@@ -175,6 +175,10 @@ class ResUNet(FunctionalModel):
             merge = keras.layers.Add if skip == "add" else keras.layers.Concatenate
             x = merge(name=f"skip{level}")([x, skips[level]])
             x = stack(x, level, "decoder")
-        noise = _spatial.conv(sd)(out_channels, 1, name="head")(x)
+        # Zero-initialised head: a residual model starts as the identity in
+        # training and inference mode alike, and learns the noise from there.
+        noise = _spatial.conv(sd)(
+            out_channels, 1, name="head", kernel_initializer="zeros" if residual else "glorot_uniform"
+        )(x)
         outputs = keras.layers.Subtract(name="residual")([inputs, noise]) if residual else noise
         self._finish(inputs, outputs, config, divisor, **kwargs)

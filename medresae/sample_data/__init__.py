@@ -8,6 +8,7 @@ import os
 
 SAMPLES = {
     "brain_mr": "brain_mr.nii.gz",
+    "brain_mr_heldout": "brain_mr_heldout.nii.gz",
     "chest_ct": "chest_ct.nii.gz",
 }
 
@@ -16,7 +17,9 @@ def sample_path(name):
     """The path of a shipped sample volume.
 
     Args:
-        name: 'brain_mr' (clinical brain MRI crop, 128x128x16, 0.78x0.78x6.5 mm)
+        name: 'brain_mr' (clinical brain MRI crop, 128x128x16, 0.78x0.78x6.5 mm),
+            'brain_mr_heldout' (another region of the same scan, 104x128x16, no
+            voxel in common with 'brain_mr': the demo denoises it)
             or 'chest_ct' (chest CT crop in HU, 128x128x16, 0.57x0.57x5 mm).
 
     Returns:

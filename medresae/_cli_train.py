@@ -1,0 +1,102 @@
+"""`medresae train`: train a denoiser on a folder of NIfTI volumes."""
+
+import os
+
+from medresae._cli_common import int_tuple
+
+
+def add_parser(sub, parent):
+    p = sub.add_parser(
+        "train", parents=[parent], help="Train a denoiser on NIfTI volumes.",
+        description="Train a residual denoiser. Data: --clean DIR (clean volumes; noise is added on the fly), "
+        "--pairs NOISY_DIR CLEAN_DIR (matched by file name), --noisy DIR --mode n2v (noisy volumes only, "
+        "Noise2Void) or --noisy DIR1 DIR2 --mode n2n (two noisy repeats, matched by file name). Writes "
+        "RUN_DIR/model.keras (best), last.keras, history.csv, training.png and state.json.",
+    )
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--clean", metavar="DIR", help="folder of clean volumes (synthetic noise is added)")
+    data.add_argument("--pairs", nargs=2, metavar=("NOISY_DIR", "CLEAN_DIR"), help="noisy/clean pairs")
+    data.add_argument("--noisy", nargs="+", metavar="DIR", help="noisy volumes (one folder for n2v, two for n2n)")
+    p.add_argument("--mode", choices=("n2v", "n2n"), default="n2v", help="self-supervised mode for --noisy")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    p.add_argument("--noise", default="rician:0.01-0.1", help="noise spec for --clean (default rician:0.01-0.1)")
+    p.add_argument("--modality", choices=("mr", "ct"), default="mr", help="intensity scaling (default mr)")
+    p.add_argument("--model", choices=("resunet", "resnetae"), default="resunet")
+    p.add_argument("--patch", type=int_tuple, default=(64, 64, 8), help="patch X,Y,Z or X,Y (default 64,64,8)")
+    p.add_argument("--filters", type=int_tuple, default=(16, 32, 64), help="filters per level (default 16,32,64)")
+    p.add_argument("--strides", type=int_tuple, default=None,
+                   help="down-sampling per axis, e.g. 2,2,1 (default: 2,2,1 for patches <= 8 thick, else 2)")
+    p.add_argument("--blocks", type=int, default=2, help="residual blocks per level")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps-per-epoch", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--validation", type=float, default=0.2, help="fraction of volumes held out (0: none)")
+    p.add_argument("--loss", choices=("mse", "l1", "ssim", "mse_ssim"), default="mse")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    p.add_argument("--schedule", choices=("plateau", "cosine", "constant"), default="plateau")
+    p.add_argument("--early-stopping", type=int, default=10, help="patience in epochs (0: off)")
+    p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in RUN_DIR")
+    p.add_argument("--mixed-precision", action="store_true", help="mixed float16 (GPUs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="data loading threads")
+    p.set_defaults(func=run)
+
+
+def _matched(folder_a, folder_b):
+    from medresae.errors import InputFileError
+    from medresae.io import list_nifti
+
+    a = {os.path.basename(f): f for f in list_nifti(folder_a)}
+    b = {os.path.basename(f): f for f in list_nifti(folder_b)}
+    common = sorted(set(a) & set(b))
+    if not common:
+        raise InputFileError(f"{folder_a}, {folder_b}: no NIfTI files with the same name in both folders.")
+    missing = sorted(set(a) ^ set(b))
+    if missing:
+        raise InputFileError(f"{folder_a}, {folder_b}: files without a partner: {', '.join(missing[:5])}.")
+    return [(a[name], b[name]) for name in common]
+
+
+def _volumes(args):
+    from medresae.errors import InputFileError
+    from medresae.io import list_nifti
+
+    def files(folder):
+        if not os.path.isdir(folder):
+            raise InputFileError(f"{folder}: not a folder of NIfTI volumes.")
+        found = list_nifti(folder)
+        if not found:
+            raise InputFileError(f"{folder}: no .nii or .nii.gz files in this folder.")
+        return found
+
+    if args.clean:
+        return "synthetic", files(args.clean)
+    if args.pairs:
+        return "pairs", _matched(*args.pairs)
+    if args.mode == "n2v":
+        if len(args.noisy) != 1:
+            raise InputFileError("--noisy with --mode n2v takes one folder.")
+        return "noise2void", files(args.noisy[0])
+    if len(args.noisy) != 2:
+        raise InputFileError("--noisy with --mode n2n takes two folders of repeats (matched by file name).")
+    return "noise2noise", _matched(*args.noisy)
+
+
+def run(args):
+    from medresae.errors import InputFileError
+    from medresae.training import BEST, train_denoiser
+
+    kind, volumes = _volumes(args)
+    if os.path.exists(os.path.join(args.out, BEST)) and not (args.resume or args.overwrite):
+        raise InputFileError(f"{args.out}: already holds a trained run; pass --resume to continue or --overwrite.")
+    model, history = train_denoiser(
+        kind, volumes, args.out, patch_size=args.patch, noise=args.noise, modality=args.modality,
+        architecture=args.model, filters=args.filters, strides=args.strides, n_blocks=args.blocks,
+        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+        validation_fraction=args.validation or None, loss=args.loss, learning_rate=args.lr,
+        schedule=args.schedule, early_stopping=args.early_stopping or None, resume=args.resume,
+        mixed_precision=args.mixed_precision, seed=args.seed, workers=args.workers,
+    )
+    print(f"wrote {os.path.join(args.out, BEST)} (best), history.csv, training.png")
+    return 0
