@@ -73,6 +73,7 @@ def run(args):
         volume = load_volume(source)
         # Fail before the long computation, not after it.
         _check_output_path(target, volume, args.overwrite)
+        print(f"denoising {source} ({'x'.join(map(str, volume.spatial_shape))})", flush=True)
         result = denoise(model, volume.array, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
                          tta=args.tta, normalize=None if normalize == "none" else normalize, progress=True)
         save_volume(target, result, like=volume, dtype=args.dtype, overwrite=args.overwrite)

@@ -53,9 +53,10 @@ def build_denoiser(architecture="resunet", spatial_dims=3, channels=1, filters=(
                     z_dim=filters[-1], strides=strides, output_activation=None, **kwargs)
 
 
-def _schedule_callbacks(schedule, learning_rate, epochs, patience):
+def _schedule_callbacks(schedule, learning_rate, epochs, patience, monitor):
     if schedule == "plateau":
-        return [keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, patience // 2), min_lr=1e-6)]
+        return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(1, patience // 2),
+                                                  min_lr=1e-6)]
     if schedule == "cosine":
         def cosine(epoch, lr):
             import math
@@ -145,7 +146,7 @@ def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="m
         RunCheckpoint(paths[BEST], paths[LAST], paths[STATE], monitor=monitor, best=best),
         keras.callbacks.CSVLogger(paths[HISTORY], append=resume),
         keras.callbacks.TerminateOnNaN(),
-        *_schedule_callbacks(schedule, learning_rate, epochs, early_stopping or 10),
+        *_schedule_callbacks(schedule, learning_rate, epochs, early_stopping or 10, monitor),
         *extra_callbacks,
     ]
     if early_stopping:
