@@ -49,9 +49,9 @@ def _figure(clean, noisy, denoised, voxel_sizes, path):
         for col, (title, volume) in enumerate(columns):
             ax = axes[row, col]
             if col == 3:
-                ax.imshow(cut(volume), cmap="coolwarm", vmin=-dlim, vmax=dlim, origin="lower", aspect=aspect)
+                ax.imshow(cut(volume), cmap="coolwarm", vmin=-dlim, vmax=dlim, origin="lower", aspect=aspect, interpolation="nearest")
             else:
-                ax.imshow(cut(volume), cmap="gray", vmin=vmin, vmax=vmax, origin="lower", aspect=aspect)
+                ax.imshow(cut(volume), cmap="gray", vmin=vmin, vmax=vmax, origin="lower", aspect=aspect, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
