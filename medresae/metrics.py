@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
+from medresae._arrays import check_finite_array
 from medresae._validation import check_positive_int, check_positive_number
 
 # A volume whose minimum is below this looks like Hounsfield units (air is -1000 HU).
@@ -28,21 +29,7 @@ _HU_MIN = -500.0
 
 def _check_finite(x, name):
     """Returns `x` as a non-empty, finite float64 numpy array."""
-    x = np.asarray(x)
-    if x.dtype.kind not in "biuf":
-        raise ValueError(
-            f"`{name}` must be an array of real numbers. Received: {name} with dtype {x.dtype}"
-        )
-    if x.size == 0:
-        raise ValueError(f"`{name}` must not be empty. Received: {name}.shape={x.shape}")
-    x = x.astype(np.float64, copy=False)
-    bad = int(np.count_nonzero(~np.isfinite(x)))
-    if bad:
-        raise ValueError(
-            f"`{name}` must contain only finite values. Received: {name} with "
-            f"shape {x.shape} and {bad} NaN/inf value(s)"
-        )
-    return x
+    return check_finite_array(x, name).astype(np.float64, copy=False)
 
 
 def _with_channels(x, name):

@@ -19,6 +19,7 @@ import re
 
 import numpy as np
 
+from medresae._arrays import check_finite_array
 from medresae._validation import check_choice, check_positive_int, check_positive_number
 
 NOISE_MODELS = ("gaussian", "rician", "chi", "ct")
@@ -48,27 +49,6 @@ def _rng(rng):
         ) from None
 
 
-def _check_array(x, name="x"):
-    """Returns `x` as a non-empty, finite, real numpy array."""
-    x = np.asarray(x)
-    if x.dtype.kind not in "biuf":
-        raise ValueError(
-            f"`{name}` must be an array of real numbers. Received: {name} with dtype {x.dtype}"
-        )
-    if x.size == 0:
-        raise ValueError(f"`{name}` must not be empty. Received: {name}.shape={x.shape}")
-    if x.dtype.kind == "b":
-        x = x.astype(np.float32)  # np.percentile cannot subtract booleans
-    if x.dtype.kind == "f":
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        if bad:
-            raise ValueError(
-                f"`{name}` must contain only finite values. Received: {name} with "
-                f"shape {x.shape} and {bad} NaN/inf value(s)"
-            )
-    return x
-
-
 def robust_max(x, percentile=99.5):
     """The `percentile`-th percentile of `x`: a maximum that ignores a few outliers.
 
@@ -91,7 +71,7 @@ def robust_max(x, percentile=99.5):
     >>> robust_max(np.arange(1001.0))
     995.0
     """
-    x = _check_array(x)
+    x = check_finite_array(x)
     ok = isinstance(percentile, numbers.Real) and not isinstance(percentile, bool)
     if not ok or not 0 <= percentile <= 100:
         raise ValueError(
@@ -120,7 +100,7 @@ def gaussian(x, sigma, rng=None):
     >>> gaussian(np.zeros((4, 4)), sigma=0.1, rng=0).shape
     (4, 4)
     """
-    x = _check_array(x).astype(np.float32)
+    x = check_finite_array(x).astype(np.float32)
     sigma = check_positive_number(sigma, "sigma", allow_zero=True)
     rng = _rng(rng)
     return x + np.float32(sigma) * rng.standard_normal(x.shape, dtype=np.float32)
@@ -155,7 +135,7 @@ def noncentral_chi(x, sigma, coils=4, rng=None):
     >>> bool(m.min() >= 0)
     True
     """
-    x = _check_array(x).astype(np.float32)
+    x = check_finite_array(x).astype(np.float32)
     sigma = np.float32(check_positive_number(sigma, "sigma", allow_zero=True))
     coils = check_positive_int(coils, "coils")
     rng = _rng(rng)
@@ -295,7 +275,7 @@ def low_dose_ct(
     >>> low_dose_ct(water, i0=1e4, rng=0).shape
     (32, 32, 2)
     """
-    x = _check_array(x)
+    x = check_finite_array(x)
     i0 = check_positive_number(i0, "i0")
     electronic_sigma = check_positive_number(electronic_sigma, "electronic_sigma", allow_zero=True)
     check_choice(units, "units", CT_UNITS)
@@ -374,7 +354,7 @@ def add_noise(x, model="rician", level=0.05, relative=True, coils=4, rng=None, *
     """
     check_choice(model, "model", NOISE_MODELS)
     level = check_positive_number(level, "level")
-    x = _check_array(x)
+    x = check_finite_array(x)
     if model == "ct":
         return low_dose_ct(x, i0=level, rng=rng, **ct_kwargs)
     if ct_kwargs:
