@@ -15,9 +15,11 @@ def add_parser(sub, parent):
     )
     p.add_argument("input", metavar="IN")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
-    p.add_argument("--model", required=True, metavar="MODEL.keras", help="a trained .keras model")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", metavar="MODEL.keras", help="a trained .keras model")
+    which.add_argument("--preset", metavar="NAME", help="a pretrained model shipped with medresae: brain-mr, ct")
     p.add_argument("--tile", type=int_tuple, default=None, help="tile size X,Y,Z (default: automatic)")
-    p.add_argument("--overlap", type=float, default=0.5, help="tile overlap fraction (default 0.5)")
+    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction (default 0.25)")
     p.add_argument("--batch-size", type=int, default=4, help="tiles per model call (default 4)")
     p.add_argument("--tta", action="store_true", help="test-time augmentation: average over flips")
     p.add_argument("--normalize", choices=("auto", "percentile", "window", "none"), default="auto",
@@ -64,7 +66,12 @@ def run(args):
     from medresae.io import _check_output_path, load_volume, save_volume
 
     jobs = _jobs(args)
-    model = load_model(args.model)
+    if args.preset:
+        from medresae.presets import load_preset
+
+        model = load_preset(args.preset)
+    else:
+        model = load_model(args.model)
     normalize = args.normalize
     if normalize == "auto":
         normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")

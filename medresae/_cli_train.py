@@ -14,12 +14,14 @@ def add_parser(sub, parent):
         "RUN_DIR/model.keras (best), last.keras, history.csv, training.png and state.json.",
     )
     data = p.add_mutually_exclusive_group(required=True)
-    data.add_argument("--clean", metavar="DIR", help="folder of clean volumes (synthetic noise is added)")
+    data.add_argument("--clean", nargs="+", metavar="PATH",
+                      help="clean volumes: NIfTI files and/or folders of them (synthetic noise is added)")
     data.add_argument("--pairs", nargs=2, metavar=("NOISY_DIR", "CLEAN_DIR"), help="noisy/clean pairs")
     data.add_argument("--noisy", nargs="+", metavar="DIR", help="noisy volumes (one folder for n2v, two for n2n)")
     p.add_argument("--mode", choices=("n2v", "n2n"), default="n2v", help="self-supervised mode for --noisy")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
-    p.add_argument("--noise", default="rician:0.01-0.1", help="noise spec for --clean (default rician:0.01-0.1)")
+    p.add_argument("--noise", nargs="+", default=["rician:0.01-0.1"],
+                   help="noise spec(s) for --clean, one drawn per patch (default rician:0.01-0.1)")
     p.add_argument("--modality", choices=("mr", "ct"), default="mr", help="intensity scaling (default mr)")
     p.add_argument("--model", choices=("resunet", "resnetae"), default="resunet")
     p.add_argument("--patch", type=int_tuple, default=(64, 64, 8), help="patch X,Y,Z or X,Y (default 64,64,8)")
@@ -27,6 +29,7 @@ def add_parser(sub, parent):
     p.add_argument("--strides", type=int_tuple, default=None,
                    help="down-sampling per axis, e.g. 2,2,1 (default: 2,2,1 for patches <= 8 thick, else 2)")
     p.add_argument("--blocks", type=int, default=2, help="residual blocks per level")
+    p.add_argument("--kernel", type=int_tuple, default=(3,), help="kernel size, e.g. 3,3,1 (default 3)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=4)
@@ -71,7 +74,13 @@ def _volumes(args):
         return found
 
     if args.clean:
-        return "synthetic", files(args.clean)
+        found = []
+        for path in args.clean:
+            if os.path.isfile(path):
+                found.append(path)
+            else:
+                found.extend(files(path))
+        return "synthetic", found
     if args.pairs:
         return "pairs", _matched(*args.pairs)
     if args.mode == "n2v":
@@ -93,6 +102,7 @@ def run(args):
     model, history = train_denoiser(
         kind, volumes, args.out, patch_size=args.patch, noise=args.noise, modality=args.modality,
         architecture=args.model, filters=args.filters, strides=args.strides, n_blocks=args.blocks,
+        kernel_size=args.kernel[0] if len(args.kernel) == 1 else args.kernel,
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         validation_fraction=args.validation or None, loss=args.loss, learning_rate=args.lr,
         schedule=args.schedule, early_stopping=args.early_stopping or None, resume=args.resume,

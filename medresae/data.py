@@ -154,7 +154,8 @@ class PatchDataset(keras.utils.PyDataset):
         patch_size: (X, Y, Z) voxels, anisotropic allowed (e.g. (64, 64, 8)
             for 6.5 mm slices); a 2-tuple gives 2D slice patches.
         batch_size: patches per batch.
-        noise: a `NoiseSpec` or string for 'synthetic' (e.g.
+        noise: a `NoiseSpec` or string, or a list of them (one drawn per
+            patch), for 'synthetic' (e.g.
             'rician:0.01-0.1', levels relative to the robust maximum).
         modality: 'mr' (percentile scaling) or 'ct' (HU window scaling).
         samples_per_volume: patches drawn per volume visit.
@@ -210,7 +211,9 @@ class PatchDataset(keras.utils.PyDataset):
             )
         self.slices_2d = len(patch) == 2
         self.patch_size = patch + (1,) if self.slices_2d else patch
-        self.noise = NoiseSpec.parse(noise) if isinstance(noise, str) else noise
+        specs = noise if isinstance(noise, (list, tuple)) else ([] if noise is None else [noise])
+        self.noise_specs = [NoiseSpec.parse(s) if isinstance(s, str) else s for s in specs]
+        self.noise = self.noise_specs[0] if self.noise_specs else None
         if self.kind == "synthetic" and self.noise is None:
             raise ValueError("kind='synthetic' needs a noise spec, e.g. noise='rician:0.01-0.1'.")
         volumes = list(volumes)
@@ -286,7 +289,7 @@ class PatchDataset(keras.utils.PyDataset):
                 # In-plane only: thick slices must stay on the last axis.
                 chain.append(RandRotate90d(keys, prob=0.5, max_k=3, spatial_axes=(0, 1)))
         if self.kind == "synthetic":
-            chain.append(RandAddNoised("target", self.noise, output_keys="image"))
+            chain.append(RandAddNoised("target", self.noise_specs, output_keys="image"))
         elif self.kind == "noise2void":
             chain.append(N2VMaskd("image", ratio=self.n2v_ratio, radius=self.n2v_radius))
         return chain

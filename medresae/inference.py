@@ -215,7 +215,7 @@ def denoise(
     model,
     volume,
     tile=None,
-    overlap=0.5,
+    overlap=0.25,
     batch_size=4,
     tta=False,
     normalize="percentile",
@@ -262,7 +262,8 @@ def denoise(
         tile: tile size, an int or one int per model spatial axis, a
             multiple of `spatial_divisor`; shrunk to the (padded) volume
             where the volume is smaller. None picks the default above.
-        overlap: fraction of a tile shared with its neighbour, in [0, 1).
+        overlap: fraction of a tile shared with its neighbour, in [0, 1); 0.25 (as
+            MONAI) costs about 2x the work of no overlap in 3D, 0.5 about 8x.
         batch_size: tiles per model call. Every call gets exactly
             ``min(batch_size, tiles x passes)`` tiles of one shape (the last
             batch is filled with zeros), so the model compiles once.

@@ -162,7 +162,7 @@ def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="m
 
 
 def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician:0.01-0.1", modality="mr",
-                   architecture="resunet", filters=(16, 32, 64), strides=None, n_blocks=2, epochs=10,
+                   architecture="resunet", filters=(16, 32, 64), strides=None, n_blocks=2, kernel_size=3, epochs=10,
                    steps_per_epoch=100, batch_size=4, validation_fraction=0.2, loss="mse", learning_rate=1e-3,
                    schedule="plateau", early_stopping=10, resume=False, mixed_precision=False, seed=0,
                    workers=1, verbose="auto", extra_callbacks=()):
@@ -175,11 +175,13 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
         volumes: paths or path pairs (see `medresae.data.PatchDataset`).
         run_dir: the run folder.
         patch_size: (X, Y, Z) patch, or (X, Y) for a 2D model on slices.
-        noise: noise spec for 'synthetic'.
+        noise: noise spec (or list of specs) for 'synthetic'.
         modality: 'mr' or 'ct' (intensity normalisation).
         architecture, filters, strides, n_blocks: the model (see
             `build_denoiser`); `strides` default: 2 in-plane, and 1 across
             slices when the patch is 8 voxels thick or less.
+        kernel_size: convolution kernel, e.g. (3, 3, 1) for a model that
+            never mixes slices (robust to any slice thickness).
         epochs, steps_per_epoch, batch_size: training length.
         validation_fraction: share of volumes held out (by volume), or None.
         loss: 'mse', 'l1', 'ssim' or 'mse_ssim'.
@@ -216,12 +218,14 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
     if held_out:
         steps = max(1, min(20, steps_per_epoch // 5))
         validation = PatchDataset(kind, held_out, steps_per_epoch=steps, fixed=True, seed=seed + 1, **common)
-    model = build_denoiser(architecture, spatial_dims, 1, filters=filters, strides=strides, n_blocks=n_blocks)
+    extra = {"kernel_size": kernel_size} if architecture == "resunet" else {}
+    model = build_denoiser(architecture, spatial_dims, 1, filters=filters, strides=strides, n_blocks=n_blocks,
+                           **extra)
     model.metadata = {
         "normalize": "window" if modality == "ct" else "percentile",
         "modality": modality,
         "kind": kind,
-        "noise": str(train.noise) if train.noise is not None else None,
+        "noise": [str(spec) for spec in train.noise_specs] or None,
         "patch_size": list(patch_size),
         "backend": keras.backend.backend(),
         "seed": seed,

@@ -25,7 +25,7 @@ def test_same_seed_gives_identical_weights_on_one_backend(tmp_path):
 def test_metadata_records_the_recipe(tmp_path):
     model, _ = train_denoiser("synthetic", [sample_path("chest_ct")], str(tmp_path / "ct"), modality="ct",
                               noise="ct:1e4-1e5", **SMALL)
-    assert model.metadata["normalize"] == "window" and model.metadata["noise"].startswith("ct:")
+    assert model.metadata["normalize"] == "window" and model.metadata["noise"][0].startswith("ct:")
     assert model.spatial_divisor == (2, 2, 1)  # thin patches keep the slice axis
 
 

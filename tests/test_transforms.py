@@ -99,3 +99,10 @@ def test_foreground_weight_steers_monai_weighted_crops_into_tissue():
     patches = pipeline({"image": x})
     inside = np.mean([float(np.asarray(p["image"]).mean()) > 0 for p in patches])
     assert inside >= 0.9
+
+
+def test_rand_add_noised_draws_one_of_several_specs():
+    t = RandAddNoised("image", ["rician:0.05", "chi:0.05:coils=8"], output_keys="noisy")
+    t.set_random_state(0)
+    models = {t({"image": np.zeros((1, 8, 8, 2), "float32")})["noise_model"] for _ in range(20)}
+    assert models == {"rician", "chi"}

@@ -27,7 +27,9 @@ class RandAddNoised(RandomizableTransform, MapTransform):
 
     Args:
         keys: keys of the clean images.
-        spec: a `NoiseSpec` or its string form, e.g. 'rician:0.01-0.1'.
+        spec: a `NoiseSpec` or its string form, e.g. 'rician:0.01-0.1', or a
+            list of them: each sample then draws one spec at random (e.g.
+            Rician and noncentral chi for a model of MRI magnitude noise).
         output_keys: where to write the noisy images (default: overwrite `keys`).
         prob: probability of adding noise (else the output is a copy).
         params_key: key of the intensity parameters (for 'ct').
@@ -46,7 +48,11 @@ class RandAddNoised(RandomizableTransform, MapTransform):
                  spacing_key="spacing", allow_missing_keys=False):
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
-        self.spec = spec if isinstance(spec, NoiseSpec) else NoiseSpec.parse(spec)
+        specs = spec if isinstance(spec, (list, tuple)) else [spec]
+        if not specs:
+            raise ValueError("`spec` needs at least one noise spec, e.g. 'rician:0.01-0.1'.")
+        self.specs = [s if isinstance(s, NoiseSpec) else NoiseSpec.parse(s) for s in specs]
+        self.spec = self.specs[0]
         output_keys = self.keys if output_keys is None else output_keys
         self.output_keys = (output_keys,) if isinstance(output_keys, str) else tuple(output_keys)
         if len(self.output_keys) != len(self.keys):
@@ -80,6 +86,7 @@ class RandAddNoised(RandomizableTransform, MapTransform):
         d = dict(data)
         self.randomize(None)
         rng = generator_from(self.R)
+        self.spec = self.specs[int(rng.integers(len(self.specs)))]
         level = self.spec.sample_level(rng)
         for key, out_key in self.key_iterator(d, self.output_keys):
             x = to_numpy(d[key]).astype(np.float32, copy=False)
@@ -94,4 +101,5 @@ class RandAddNoised(RandomizableTransform, MapTransform):
                                   coils=self.spec.coils, rng=rng)
             d[out_key] = noisy.astype(np.float32, copy=False)
         d["noise_level"] = level
+        d["noise_model"] = self.spec.model
         return d

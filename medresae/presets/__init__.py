@@ -1,0 +1,52 @@
+"""Pretrained denoisers shipped inside medresae.
+
+Each preset is a small `.keras` file in this folder, trained only on the
+volumes of the project's development data (see docs/presets.md for the
+exact commands, seeds and backend), with synthetic noise and augmentation.
+
+Example:
+
+>>> model = load_preset("brain-mr")
+>>> model.metadata["normalize"]
+'percentile'
+"""
+
+import os
+
+PRESETS = {
+    "brain-mr": {
+        "file": "brain_mr.keras",
+        "description": "brain MRI magnitude noise (Rician and noncentral chi, 1-12 % of the robust maximum), "
+        "one model for every level; thick-slice or 3D volumes",
+    },
+    "ct": {
+        "file": "ct.keras",
+        "description": "low-dose CT noise in HU (simulated on the sinogram, 1e4-2e5 photons per ray)",
+    },
+}
+
+
+def preset_names():
+    """The names of the presets that are shipped in this installation."""
+    return [name for name in PRESETS if os.path.exists(preset_path(name, check=False))]
+
+
+def preset_path(name, check=True):
+    """The path of a preset's .keras file; ValueError for an unknown name."""
+    if name not in PRESETS:
+        raise ValueError(
+            f"Unknown preset: {name!r}. Expected one of {', '.join(map(repr, PRESETS))}."
+        )
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), PRESETS[name]["file"])
+    if check and not os.path.exists(path):
+        raise ValueError(f"Preset {name!r} is not shipped in this installation ({path} is missing).")
+    return path
+
+
+def load_preset(name):
+    """Loads a preset as a Keras model (on the active backend)."""
+    import keras
+
+    import medresae  # noqa: F401  (registers medresae's layers)
+
+    return keras.saving.load_model(preset_path(name))
