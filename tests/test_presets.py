@@ -1,0 +1,35 @@
+"""Presets shipped inside the package: load, denoise, bad names."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import medresae_cli
+from medresae.presets import PRESETS, load_preset, preset_names, preset_path
+
+
+def test_unknown_preset_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(ValueError, match="'mri-brain'"):
+        preset_path("mri-brain")
+    src = tmp_path / "in.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).uniform(size=(16, 16, 4)).astype("float32"), np.eye(4)),
+             str(src))
+    assert medresae_cli.main(["denoise", str(src), "-o", str(tmp_path / "o.nii.gz"), "--preset", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'nope'" in err and "\n" not in err
+    assert not (tmp_path / "o.nii.gz").exists()
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_shipped_presets_load_and_denoise(name, tmp_path):
+    if name not in preset_names():
+        pytest.skip(f"preset {name} is not shipped yet")
+    model = load_preset(name)
+    assert model.metadata["normalize"] in ("percentile", "window")
+    data = np.random.default_rng(0).uniform(size=(24, 20, 6)).astype("float32") * 1000.0
+    src, out = tmp_path / "in.nii.gz", tmp_path / "out.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.diag([0.8, 0.8, 5.0, 1.0])), str(src))
+    assert medresae_cli.main(["denoise", str(src), "-o", str(out), "--preset", name]) == 0
+    result = nib.load(str(out))
+    assert result.shape == data.shape and np.all(np.isfinite(result.get_fdata()))
+    np.testing.assert_array_equal(result.affine, np.diag([0.8, 0.8, 5.0, 1.0]))
