@@ -15,11 +15,27 @@ def save_model_atomically(model, path):
     return write_atomically(path, model.save, overwrite=True, suffix=".keras")
 
 
+def save_inference_model(model, path):
+    """Saves `model` without its optimizer state (a third of the size), atomically.
+
+    The architecture and weights are copied into a fresh, uncompiled model;
+    models that cannot be rebuilt from their config are saved as they are.
+    """
+    try:
+        clone = type(model).from_config(model.get_config())
+        clone.set_weights(model.get_weights())
+        if hasattr(model, "metadata") and hasattr(clone, "metadata"):
+            clone.metadata = dict(model.metadata)
+    except Exception:  # subclassed models without a usable config
+        clone = model
+    return save_model_atomically(clone, path)
+
+
 class RunCheckpoint(keras.callbacks.Callback):
     """Saves the best model, the last model and the run state after each epoch.
 
     - ``best_path``: the model with the lowest `monitor` so far (the model
-      users keep, e.g. RUN_DIR/model.keras).
+      users keep, e.g. RUN_DIR/model.keras), without optimizer state.
     - ``last_path``: the model after the latest epoch, with its optimizer
       state, to resume from.
     - ``state_path``: JSON with the last finished epoch and the best value.
@@ -53,7 +69,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         save_model_atomically(self.model, self.last_path)
         if value is not None and float(value) < self.best:
             self.best = float(value)
-            save_model_atomically(self.model, self.best_path)
+            save_inference_model(self.model, self.best_path)
         state = {"epoch": epoch + 1, "best": self.best, "monitor": self.monitor}
         atomic_write_text(self.state_path, json.dumps(state, indent=2))
 
