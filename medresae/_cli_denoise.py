@@ -24,6 +24,11 @@ def add_parser(sub, parent):
     p.add_argument("--tta", action="store_true", help="test-time augmentation: average over flips")
     p.add_argument("--normalize", choices=("auto", "percentile", "window", "none"), default="auto",
                    help="intensity scaling (default: what the model was trained with, else percentile)")
+    p.add_argument("--adapt", action="store_true",
+                   help="first fine-tune the model on each input scan itself (self-supervised, no clean data)")
+    p.add_argument("--adapt-steps", type=int, default=300, metavar="N", help="adaptation steps (default 300)")
+    p.add_argument("--noise-sigma", type=float, default=None, metavar="S",
+                   help="the scan's noise sigma in its units, for --adapt (default: measured in the foreground)")
     p.add_argument("--dtype", default="float32", help="output dtype: float32 (default) or 'input'")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
@@ -47,6 +52,14 @@ def load_model(path):
         raise InputFileError(f"{path}: cannot load this Keras model ({reason})") from None
 
 
+def _load(args):
+    if args.preset:
+        from medresae.presets import load_preset
+
+        return load_preset(args.preset)
+    return load_model(args.model)
+
+
 def _jobs(args):
     from medresae.errors import InputFileError
     from medresae.io import is_nifti_path, list_nifti
@@ -62,16 +75,18 @@ def _jobs(args):
 
 
 def run(args):
+    from medresae.errors import InputFileError
     from medresae.inference import denoise
     from medresae.io import _check_output_path, load_volume, save_volume
 
+    if not args.adapt and (args.noise_sigma is not None or args.adapt_steps != 300):
+        raise InputFileError("--adapt-steps and --noise-sigma only apply with --adapt; add --adapt")
+    if args.adapt_steps < 1:
+        raise InputFileError(f"--adapt-steps must be >= 1. Received: {args.adapt_steps}")
+    if args.noise_sigma is not None and not args.noise_sigma > 0:
+        raise InputFileError(f"--noise-sigma must be > 0. Received: {args.noise_sigma}")
     jobs = _jobs(args)
-    if args.preset:
-        from medresae.presets import load_preset
-
-        model = load_preset(args.preset)
-    else:
-        model = load_model(args.model)
+    model = _load(args)
     normalize = args.normalize
     if normalize == "auto":
         normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")
@@ -80,9 +95,19 @@ def run(args):
         volume = load_volume(source)
         # Fail before the long computation, not after it.
         _check_output_path(target, volume, args.overwrite)
+        if args.adapt:
+            from medresae.adaptation import adapt
+
+            if model is None:  # every scan adapts a fresh copy of the model
+                model = _load(args)
+            print(f"adapting the model to {source} ({args.adapt_steps} steps)", flush=True)
+            model, info = adapt(model, volume, steps=args.adapt_steps, noise_sigma=args.noise_sigma)
+            print(f"noise sigma {info['noise_sigma']:.4g}; loss {info['loss_start']:.4g} -> {info['loss_end']:.4g}")
         print(f"denoising {source} ({'x'.join(map(str, volume.spatial_shape))})", flush=True)
         result = denoise(model, volume.array, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
                          tta=args.tta, normalize=None if normalize == "none" else normalize, progress=True)
         save_volume(target, result, like=volume, dtype=args.dtype, overwrite=args.overwrite)
         print(f"wrote {target} ({'x'.join(map(str, volume.spatial_shape))}, {time.perf_counter() - start:.1f} s)")
+        if args.adapt:
+            model = None
     return 0

@@ -10,6 +10,9 @@ channels-last batches every Keras backend trains on. Four kinds of data:
   is the other repeat (Lehtinen et al. 2018).
 - ``'noise2void'``: noisy volumes alone; blind-spot masking, and the target
   holds the unmasked patch and the mask (see `PatchDataset`).
+- ``'recorrupted'``: noisy volumes alone; each patch `y` gives the pair
+  `(y + alpha z, y - z / alpha)` with `z` white noise of the volume's
+  measured sigma (Recorrupted-to-Recorrupted, Pang et al. 2021).
 """
 
 import math
@@ -39,9 +42,16 @@ from medresae.errors import InputFileError
 from medresae.intensity import CT_WINDOW
 from medresae.io import is_nifti_path
 from medresae.noise import NoiseSpec
-from medresae.transforms import ForegroundWeightd, InvertibleScaleIntensityd, N2VMaskd, RandAddNoised
+from medresae.transforms import (
+    EstimateNoiseSigmad,
+    ForegroundWeightd,
+    InvertibleScaleIntensityd,
+    N2VMaskd,
+    RandAddNoised,
+    RecorruptedPairsd,
+)
 
-KINDS = ("synthetic", "pairs", "noise2noise", "noise2void")
+KINDS = ("synthetic", "pairs", "noise2noise", "noise2void", "recorrupted")
 MODALITIES = ("mr", "ct")
 # Body vs air in CT: anything denser than -500 HU is tissue.
 _CT_FOREGROUND_HU = -500.0
@@ -148,8 +158,9 @@ class PatchDataset(keras.utils.PyDataset):
     masked loss of medresae.losses).
 
     Args:
-        kind: 'synthetic', 'pairs', 'noise2noise' or 'noise2void'.
-        volumes: paths ('synthetic', 'noise2void') or (noisy, clean) /
+        kind: 'synthetic', 'pairs', 'noise2noise', 'noise2void' or
+            'recorrupted'.
+        volumes: paths ('synthetic', 'noise2void', 'recorrupted') or (noisy, clean) /
             (noisy, noisy) path pairs.
         patch_size: (X, Y, Z) voxels, anisotropic allowed (e.g. (64, 64, 8)
             for 6.5 mm slices); a 2-tuple gives 2D slice patches.
@@ -164,6 +175,9 @@ class PatchDataset(keras.utils.PyDataset):
         foreground: foreground-weighted patch centres.
         augment: random flips and in-plane rotations.
         n2v_ratio, n2v_radius: blind-spot masking for 'noise2void'.
+        recorrupt_alpha: recorruption strength for 'recorrupted'.
+        noise_sigma: for 'recorrupted', the noise sigma in normalised
+            units; None measures it on each volume (`EstimateNoiseSigmad`).
         fixed: draw the batches once and repeat them every epoch (for
             validation data: a stable validation loss).
         seed: seed of the patch sampling and the noise.
@@ -193,6 +207,8 @@ class PatchDataset(keras.utils.PyDataset):
         augment=True,
         n2v_ratio=0.002,
         n2v_radius=2,
+        recorrupt_alpha=0.5,
+        noise_sigma=None,
         fixed=False,
         seed=0,
         workers=1,
@@ -225,6 +241,8 @@ class PatchDataset(keras.utils.PyDataset):
         self.augment = bool(augment)
         self.n2v_ratio = n2v_ratio
         self.n2v_radius = n2v_radius
+        self.recorrupt_alpha = recorrupt_alpha
+        self.noise_sigma = noise_sigma
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         transform = Compose(self._deterministic(load_keys) + self._random(load_keys))
@@ -235,7 +253,7 @@ class PatchDataset(keras.utils.PyDataset):
         self._fixed = [self._draw_batch() for _ in range(self.steps_per_epoch)] if fixed else None
 
     def _items(self, volumes):
-        if self.kind in ("synthetic", "noise2void"):
+        if self.kind in ("synthetic", "noise2void", "recorrupted"):
             key = "target" if self.kind == "synthetic" else "image"
             items = []
             for v in volumes:
@@ -261,7 +279,7 @@ class PatchDataset(keras.utils.PyDataset):
         else:
             norm = InvertibleScaleIntensityd(keys, ref_key=ref, method="percentile")
             threshold = None
-        return [
+        chain = [
             LoadImaged(keys, reader="NibabelReader", image_only=True),
             EnsureChannelFirstd(keys, channel_dim="no_channel"),
             Orientationd(keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
@@ -272,6 +290,9 @@ class PatchDataset(keras.utils.PyDataset):
             norm,
             ForegroundWeightd(ref, threshold=threshold),
         ]
+        if self.kind == "recorrupted" and self.noise_sigma is None:
+            chain.append(EstimateNoiseSigmad(ref))
+        return chain
 
     def _random(self, keys):
         keys = list(keys)
@@ -292,6 +313,8 @@ class PatchDataset(keras.utils.PyDataset):
             chain.append(RandAddNoised("target", self.noise_specs, output_keys="image"))
         elif self.kind == "noise2void":
             chain.append(N2VMaskd("image", ratio=self.n2v_ratio, radius=self.n2v_radius))
+        elif self.kind == "recorrupted":
+            chain.append(RecorruptedPairsd("image", alpha=self.recorrupt_alpha, sigma=self.noise_sigma))
         return chain
 
     def _cache(self, transform, keys):
@@ -331,6 +354,18 @@ class PatchDataset(keras.utils.PyDataset):
         if self.slices_2d:
             x, y = x[:, :, :, 0, :], y[:, :, :, 0, :]
         return np.ascontiguousarray(x), np.ascontiguousarray(y)
+
+    def noise_sigmas(self):
+        """The noise sigma of each volume in normalised units, for 'recorrupted'.
+
+        The given `noise_sigma`, or the value `EstimateNoiseSigmad` measured
+        on each cached volume.
+        """
+        if self.kind != "recorrupted":
+            raise ValueError(f"noise_sigmas() is for kind='recorrupted'. Received: kind={self.kind!r}")
+        if self.noise_sigma is not None:
+            return [float(self.noise_sigma)] * len(self.items)
+        return [float(item["noise_sigma"]) for item in self._dataset._cache]
 
     def __len__(self):
         return self.steps_per_epoch

@@ -55,19 +55,31 @@ def _fit(ds, loss="mse"):
     return model
 
 
-@pytest.mark.parametrize("kind", ["synthetic", "pairs", "noise2noise", "noise2void"])
+@pytest.mark.parametrize("kind", ["synthetic", "pairs", "noise2noise", "noise2void", "recorrupted"])
 def test_each_dataset_kind_feeds_fit(kind, folder):
     volumes = {
         "synthetic": folder["clean"],
         "pairs": [(folder["noisy_a"], folder["clean"][0])],
         "noise2noise": [(folder["noisy_a"], folder["noisy_b"])],
         "noise2void": [folder["noisy_a"]],
+        "recorrupted": [folder["noisy_a"]],
     }[kind]
     ds = PatchDataset(kind, volumes, PATCH, batch_size=2, noise="rician:0.02-0.08", seed=0)
     x, y = ds[0]
     assert x.shape == (2, *PATCH, 1) and x.dtype == np.float32
     assert y.shape == (2, *PATCH, 2 if kind == "noise2void" else 1)
     _fit(ds, loss=masked_mse if kind == "noise2void" else "mse")
+
+
+def test_recorrupted_measures_each_volume_noise(folder):
+    ds = PatchDataset("recorrupted", [folder["noisy_a"], folder["clean"][0]], PATCH, batch_size=2, seed=0)
+    noisy_sigma, clean_sigma = ds.noise_sigmas()
+    # noisy_a has Rician noise of 5 % of the 99.5th percentile, which maps to about 0.05 after scaling.
+    assert 0.035 < noisy_sigma < 0.065 and clean_sigma < noisy_sigma
+    given = PatchDataset("recorrupted", [folder["noisy_a"]], PATCH, batch_size=2, noise_sigma=0.02)
+    assert given.noise_sigmas() == [0.02]
+    with pytest.raises(ValueError, match="recorrupted"):
+        PatchDataset("noise2void", [folder["noisy_a"]], PATCH).noise_sigmas()
 
 
 def test_ct_synthetic_low_dose_feeds_fit(folder):

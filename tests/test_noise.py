@@ -362,3 +362,27 @@ def test_apply_ct_uses_the_spec_electronic_noise():
     )
     with pytest.raises(ValueError, match="`electronic_sigma` comes from the spec"):
         spec.apply(hu, rng=0, electronic_sigma=1.0)
+
+
+def test_estimate_noise_sigma_on_white_noise_and_smooth_images():
+    from medresae.noise import estimate_noise_sigma
+
+    rng = np.random.default_rng(0)
+    xx, yy, zz = np.meshgrid(np.linspace(0, 1, 64), np.linspace(0, 1, 64), np.linspace(0, 1, 6), indexing="ij")
+    smooth = 500.0 * np.sin(3 * xx) * np.cos(2 * yy) + 100.0 * zz  # content the operator cancels
+    for sigma in (1.0, 7.0):
+        assert estimate_noise_sigma(smooth + rng.normal(0, sigma, smooth.shape)) == pytest.approx(sigma, rel=0.1)
+    assert estimate_noise_sigma(smooth[..., 0] + rng.normal(0, 3.0, smooth.shape[:2])) == pytest.approx(3.0, rel=0.1)
+
+
+def test_estimate_noise_sigma_rejects_bad_input():
+    from medresae.noise import estimate_noise_sigma
+
+    with pytest.raises(ValueError, match="2D or 3D"):
+        estimate_noise_sigma(np.zeros(10))
+    with pytest.raises(ValueError, match="mask"):
+        estimate_noise_sigma(np.zeros((16, 16)), mask=np.ones((8, 8), bool))
+    with pytest.raises(ValueError, match="Too few voxels"):
+        estimate_noise_sigma(np.zeros((16, 16)), mask=np.zeros((16, 16), bool))
+    with pytest.raises(ValueError, match="NaN"):
+        estimate_noise_sigma(np.full((16, 16), np.nan))

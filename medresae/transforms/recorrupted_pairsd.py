@@ -1,0 +1,67 @@
+"""Recorrupted-to-Recorrupted training pairs from one noisy image (Pang et al. 2021)."""
+
+import numpy as np
+from monai.transforms import MapTransform, RandomizableTransform
+
+from medresae.transforms._arrays import generator_from, to_numpy
+
+
+class RecorruptedPairsd(RandomizableTransform, MapTransform):
+    """Turns a noisy patch `y` into the pair `(y + alpha z, y - z / alpha)`.
+
+    With `z` drawn from the noise's own distribution (white Gaussian of the
+    noise's sigma), the input and the target have independent noise, and the
+    mean squared error between a model's output on the input and the target
+    equals, in expectation, its error against the clean image plus a
+    constant: supervised training without clean data, with the model seeing
+    the whole input (unlike blind-spot masking, which a model trained with
+    clean targets cannot take without losing what it learned). It assumes
+    noise independent from voxel to voxel; correlated noise (CT) leaves part
+    of it in the target.
+
+    Args:
+        keys: the noisy image key (one key); it is replaced by the input.
+        alpha: recorruption strength in (0, 1]; the input then carries
+            `sqrt(1 + alpha^2)` times the noise.
+        sigma: noise sigma in the image's units; None reads it from
+            `sigma_key` (see `EstimateNoiseSigmad`).
+        sigma_key: where to read sigma when `sigma` is None.
+        target_key: where the target goes.
+
+    Example:
+
+    >>> t = RecorruptedPairsd("image", sigma=0.05)
+    >>> t.set_random_state(0)
+    >>> out = t({"image": np.zeros((1, 16, 16, 4), "float32")})
+    >>> sorted(out), out["target"].shape
+    (['image', 'target'], (1, 16, 16, 4))
+    """
+
+    def __init__(self, keys, alpha=0.5, sigma=None, sigma_key="noise_sigma", target_key="target",
+                 allow_missing_keys=False):
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, 1.0)
+        if len(self.keys) != 1:
+            raise ValueError(f"RecorruptedPairsd takes one key. Received: keys={self.keys}")
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"`alpha` must be in (0, 1]. Received: alpha={alpha!r}")
+        if sigma is not None and not sigma > 0:
+            raise ValueError(f"`sigma` must be > 0 or None. Received: sigma={sigma!r}")
+        self.alpha = float(alpha)
+        self.sigma = sigma
+        self.sigma_key = sigma_key
+        self.target_key = target_key
+
+    def __call__(self, data):
+        d = dict(data)
+        sigma = self.sigma if self.sigma is not None else d.get(self.sigma_key)
+        if sigma is None:
+            raise ValueError(
+                f"RecorruptedPairsd needs the noise sigma: pass sigma= or run EstimateNoiseSigmad first "
+                f"(no {self.sigma_key!r} in the data)."
+            )
+        y = to_numpy(d[self.keys[0]]).astype(np.float32)
+        z = generator_from(self.R).normal(0.0, float(sigma), y.shape).astype(np.float32)
+        d[self.keys[0]] = y + self.alpha * z
+        d[self.target_key] = y - z / self.alpha
+        return d
