@@ -36,6 +36,11 @@ def add_parser(sub, parent):
                          help="noise specs (default: rician:0.03 0.05 0.09 for MR, ct:1e5 3e4 1e4 for CT)")
     quality.add_argument("--model", action="append", default=[], metavar="[NAME=]MODEL.keras",
                          help="a medresae model to include (repeatable)")
+    quality.add_argument("--preset", action="append", default=[], metavar="NAME",
+                         help="a shipped preset to include, e.g. brain-mr (repeatable)")
+    quality.add_argument("--adapt-steps", type=int, default=0, metavar="N",
+                         help="also run each model after N steps of self-supervised adaptation to each noisy "
+                         "volume (as denoise --adapt; default 0: off)")
     quality.add_argument("--methods", nargs="+", default=None,
                          help="classical baselines (default: every installed one of gaussian, nlmeans-skimage, "
                          "nlmeans-dipy, bm4d)")
@@ -87,8 +92,6 @@ def run_bench_data(args):
     return 0
 
 
-
-
 def run_bench_quality(args):
     """`medresae bench quality`."""
     import os
@@ -108,8 +111,17 @@ def run_bench_quality(args):
     for item in args.model:
         name, _, path = item.rpartition("=")
         models[name or os.path.basename(path).split(".keras")[0]] = load_model(path)
+    if args.preset:
+        from medresae.presets import load_preset
+
+        for name in args.preset:
+            models[name] = load_preset(name)
+    if args.adapt_steps < 0:
+        from medresae.errors import InputFileError
+
+        raise InputFileError(f"--adapt-steps must be >= 0. Received: {args.adapt_steps}")
     report = run_quality_benchmark(volumes, noise_specs=args.noise, models=models, methods=args.methods,
-                                   seed=args.seed)
+                                   seed=args.seed, adapt_steps=args.adapt_steps)
     paths = write_report(report, args.out)
     print()
     print(markdown_table(report))

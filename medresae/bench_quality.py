@@ -50,7 +50,25 @@ def _noisy(clean, spec, voxel_sizes, seed):
     return spec.apply(clean, rng=seed, level=level), sigma
 
 
-def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, seed=0, progress=print):
+def _adapted_run(model, normalize, steps, seed):
+    """Adapts `model` to the noisy input, denoises, and restores its weights."""
+
+    def run(x):
+        from medresae.adaptation import adapt
+        from medresae.inference import denoise
+
+        original = model.get_weights()
+        try:
+            adapt(model, x, steps=steps, seed=seed, verbose=0)
+            return denoise(model, x[..., None], normalize=normalize, progress=False)[..., 0]
+        finally:
+            model.set_weights(original)
+
+    return run
+
+
+def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, seed=0, progress=print,
+                          adapt_steps=0):
     """Scores every method on every (volume, noise spec) case.
 
     Args:
@@ -62,6 +80,9 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
         methods: classical baselines to run (default: every installed one).
         seed: seed of the noise (the same table on every run).
         progress: a print-like function for progress lines (or None).
+        adapt_steps: if > 0, each model also runs as 'NAME+adapt': adapted
+            to each noisy volume for this many steps first (noise sigma
+            measured, not given), timed with the adaptation.
 
     Returns:
         A dict with 'cases' (one per volume and noise: the scores of each
@@ -88,6 +109,8 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
                 normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")
                 runs.append((model_name, lambda x, model=model, normalize=normalize: denoise(
                     model, x[..., None], normalize=normalize, progress=False)[..., 0]))
+                if adapt_steps:
+                    runs.append((f"{model_name}+adapt", _adapted_run(model, normalize, adapt_steps, seed)))
             for method, run in runs:
                 if method == "nlmeans-dipy" and sigma is None:
                     continue  # dipy's Rician correction needs an MR noise sigma

@@ -55,3 +55,27 @@ def test_cli_bench_quality_on_a_shipped_volume(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "brain_mr_heldout" in out and "chest_ct" in out
     assert (tmp_path / "bq" / "quality.md").exists()
+
+
+def test_adapted_models_are_scored_and_left_unchanged():
+    volumes = [("phantom", _phantom((32, 32, 8)), (1.0, 1.0, 3.0))]
+    model = ResUNet(spatial_dims=3, filters=(4, 8), n_blocks=1, strides=(2, 2, 1))
+    model.metadata = {"normalize": "percentile", "patch_size": [16, 16, 8]}
+    before = [np.array(w) for w in model.get_weights()]
+    report = run_quality_benchmark(volumes, noise_specs=["rician:0.05"], models={"m": model}, methods=["gaussian"],
+                                   progress=None, adapt_steps=2)
+    results = report["cases"][0]["results"]
+    assert {"m", "m+adapt"} <= set(results)
+    assert np.isfinite(results["m+adapt"]["psnr_mask"])
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cli_bench_quality_with_a_preset(tmp_path, capsys):
+    code = medresae_cli.main(["bench", "quality", str(tmp_path / "missing.nii.gz"), "--preset", "brain-mr"])
+    assert code == 2
+    assert "missing.nii.gz" in capsys.readouterr().err
+    code = medresae_cli.main(["bench", "quality", "--noise", "rician:0.05", "--methods", "gaussian", "--preset",
+                              "brain-mr", "--out", str(tmp_path / "bq")])
+    assert code == 0
+    assert "| brain_mr_heldout | rician:0.05 | brain-mr |" in (tmp_path / "bq" / "quality.md").read_text()
