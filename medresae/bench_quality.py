@@ -101,9 +101,13 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
         for s_index, text in enumerate(specs):
             spec = NoiseSpec.parse(text)
             noisy, sigma = _noisy(clean, spec, voxel_sizes, seed + 1000 * v_index + s_index)
-            case = {"volume": name, "noise": text, "sigma": sigma, "results": {}}
+            # CT noise has no single sigma; the baselines that need one get the true
+            # standard deviation of the added noise inside the body (their best case).
+            noise_std = float(np.std((noisy - clean)[mask]))
+            case = {"volume": name, "noise": text, "sigma": sigma, "noise_std": noise_std, "results": {}}
             case["results"]["noisy"] = dict(evaluate(clean, noisy, mask=mask), seconds=0.0)
-            runs = [(m, lambda x, m=m: baselines.BASELINES[m][0](x, sigma=sigma, clean=clean,
+            given = sigma if sigma is not None else noise_std
+            runs = [(m, lambda x, m=m: baselines.BASELINES[m][0](x, sigma=given, clean=clean,
                                                                voxel_sizes=voxel_sizes)) for m in methods]
             for model_name, model in models.items():
                 normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")

@@ -16,12 +16,12 @@ import os
 PRESETS = {
     "brain-mr": {
         "file": "brain_mr.keras",
-        "description": "brain MRI magnitude noise (Rician and noncentral chi, 1-12 % of the robust maximum), "
-        "one model for every level; thick-slice or 3D volumes",
+        "description": "brain MRI magnitude noise (Rician, 1-12 % of the robust maximum), one model for every "
+        "level; thick-slice or 3D volumes",
     },
     "ct": {
         "file": "ct.keras",
-        "description": "low-dose CT noise in HU (simulated on the sinogram, 1e4-2e5 photons per ray)",
+        "description": "low-dose CT noise in HU (simulated on whole slices' sinograms, 4e3-2e5 photons per ray)",
     },
 }
 
