@@ -48,6 +48,32 @@ def add_parser(sub, parent):
     quality.add_argument("--seed", type=int, default=0)
     quality.set_defaults(func=run_bench_quality)
 
+    speed = bench_sub.add_parser(
+        "speed", parents=[parent], help="Train and inference speed per backend, against plain PyTorch.",
+        description="For each installed Keras backend (each in its own subprocess): median train-step time "
+        "after warm-up, train voxels/s, whole-volume tiled inference voxels/s and peak memory; and the same "
+        "network in plain PyTorch (channels-first and channels_last_3d; --torch-compile adds torch.compile) "
+        "as the reference, with ratios and FLOPs per voxel. Writes speed.md and speed.json to --out.",
+    )
+    speed.add_argument("--model", default="resunet",
+                       help="'resunet' (see --filters/--blocks/--strides) or a preset name (default resunet)")
+    speed.add_argument("--filters", type=int_tuple, default=(16, 32, 64), help="ResUNet filters (default 16,32,64)")
+    speed.add_argument("--blocks", type=int, default=1, help="ResUNet blocks per level (default 1)")
+    speed.add_argument("--strides", type=int_tuple, default=(2, 2, 1), help="ResUNet strides (default 2,2,1)")
+    speed.add_argument("--patch", type=int_tuple, default=(64, 64, 64), help="training patch (default 64,64,64)")
+    speed.add_argument("--batch-size", type=int, default=2, help="training batch (default 2)")
+    speed.add_argument("--steps", type=int, default=5, help="timed train steps (default 5)")
+    speed.add_argument("--warmup", type=int, default=2, help="untimed train steps first (default 2)")
+    speed.add_argument("--volume", type=int_tuple, default=(128, 128, 64),
+                       help="volume for tiled inference (default 128,128,64; 512,512,400 for the memory check)")
+    speed.add_argument("--tile", type=int_tuple, default=None, help="inference tile (default: automatic)")
+    speed.add_argument("--backends", nargs="+", choices=("tensorflow", "jax", "torch"), default=None,
+                       help="Keras backends to measure (default: every installed one)")
+    speed.add_argument("--no-reference", action="store_true", help="skip the plain-PyTorch reference")
+    speed.add_argument("--torch-compile", action="store_true", help="also time the reference under torch.compile")
+    speed.add_argument("--out", default="bench-speed", help="output folder (default ./bench-speed)")
+    speed.set_defaults(func=run_bench_speed)
+
 
 def _phantom_volume(folder, size=128):
     """A 3D phantom NIfTI (stacked, scaled Shepp-Logan slices) for benchmarks."""
@@ -97,7 +123,7 @@ def run_bench_quality(args):
     import os
 
     from medresae._cli_denoise import load_model
-    from medresae.bench_quality import markdown_table, run_quality_benchmark, write_report
+    from medresae.bench.quality import markdown_table, run_quality_benchmark, write_report
     from medresae.io import load_volume
     from medresae.sample_data import sample_path
 
@@ -126,4 +152,30 @@ def run_bench_quality(args):
     print()
     print(markdown_table(report))
     print(f"wrote {paths['md']}, {paths['json']}, {paths['png']}")
+    return 0
+
+
+def run_bench_speed(args):
+    """`medresae bench speed`."""
+    from medresae.bench.speed import markdown_table, run_speed_benchmark, write_report
+    from medresae.errors import InputFileError
+
+    for name in ("steps", "batch_size"):
+        if getattr(args, name) < 1:
+            raise InputFileError(f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(args, name)}")
+    if args.model != "resunet":
+        from medresae.presets import preset_path
+
+        preset_path(args.model)  # a one-line error for an unknown name, before any subprocess
+    if len(args.patch) != 3 or len(args.volume) != 3:
+        raise InputFileError(f"--patch and --volume take X,Y,Z. Received: {args.patch}, {args.volume}")
+    report = run_speed_benchmark(
+        model=args.model, filters=args.filters, blocks=args.blocks, strides=args.strides, patch=args.patch,
+        batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, volume=args.volume, tile=args.tile,
+        backends=args.backends, reference=not args.no_reference, torch_compile=args.torch_compile,
+    )
+    paths = write_report(report, args.out)
+    print()
+    print(markdown_table(report))
+    print(f"wrote {paths['md']}, {paths['json']}")
     return 0

@@ -7,7 +7,7 @@ import pytest
 
 import medresae_cli
 from medresae import baselines
-from medresae.bench_quality import markdown_table, run_quality_benchmark, write_report
+from medresae.bench.quality import markdown_table, run_quality_benchmark, write_report
 from medresae.models import ResUNet
 
 
