@@ -85,8 +85,13 @@ def run(args):
         raise InputFileError(f"--adapt-steps must be >= 1. Received: {args.adapt_steps}")
     if args.noise_sigma is not None and not args.noise_sigma > 0:
         raise InputFileError(f"--noise-sigma must be > 0. Received: {args.noise_sigma}")
+    from medresae.performance import slow_path_message
+
     jobs = _jobs(args)
     model = _load(args)
+    slow = slow_path_message(getattr(model, "spatial_dims", 3))
+    if slow:
+        print(f"warning: {slow}", flush=True)
     normalize = args.normalize
     if normalize == "auto":
         normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")

@@ -18,6 +18,7 @@ from medresae.data import KINDS, PatchDataset, split_by_volume
 from medresae.errors import InputFileError
 from medresae.losses import get_loss
 from medresae.models import ResNetAE, ResUNet
+from medresae.performance import warn_if_slow
 
 ARCHITECTURES = ("resunet", "resnetae")
 SCHEDULES = ("plateau", "cosine", "constant")
@@ -205,6 +206,7 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
         keras.mixed_precision.set_global_policy("mixed_float16")
     patch_size = tuple(patch_size)
     spatial_dims = len(patch_size)
+    warn_if_slow(spatial_dims)
     if strides is None:
         strides = (2, 2, 1) if spatial_dims == 3 and patch_size[2] <= 8 else 2
     volumes = list(volumes)
