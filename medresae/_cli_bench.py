@@ -71,6 +71,7 @@ def add_parser(sub, parent):
                        help="Keras backends to measure (default: every installed one)")
     speed.add_argument("--no-reference", action="store_true", help="skip the plain-PyTorch reference")
     speed.add_argument("--torch-compile", action="store_true", help="also time the reference under torch.compile")
+    speed.add_argument("--no-train", action="store_true", help="inference only (e.g. the memory check)")
     speed.add_argument("--out", default="bench-speed", help="output folder (default ./bench-speed)")
     speed.set_defaults(func=run_bench_speed)
 
@@ -173,6 +174,7 @@ def run_bench_speed(args):
         model=args.model, filters=args.filters, blocks=args.blocks, strides=args.strides, patch=args.patch,
         batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, volume=args.volume, tile=args.tile,
         backends=args.backends, reference=not args.no_reference, torch_compile=args.torch_compile,
+        train=not args.no_train,
     )
     paths = write_report(report, args.out)
     print()

@@ -217,7 +217,7 @@ def installed_backends():
 def run_speed_benchmark(model="resunet", filters=(16, 32, 64), blocks=1, strides=(2, 2, 1), patch=(64, 64, 64),
                         batch_size=2, steps=5, warmup=2, volume=(128, 128, 64), overlap=0.25, infer_batch=4,
                         tile=None, backends=None, reference=True, torch_compile=False,
-                        layouts=("channels_first", "channels_last_3d"), progress=print):
+                        layouts=("channels_first", "channels_last_3d"), train=True, progress=print):
     """Measures each backend and the plain-PyTorch reference; returns a report dict.
 
     Args:
@@ -232,6 +232,8 @@ def run_speed_benchmark(model="resunet", filters=(16, 32, 64), blocks=1, strides
         torch_compile: also run the reference under `torch.compile` (slow to
             compile on CPU).
         layouts: memory layouts of the eager reference.
+        train: also time training (False: inference only, e.g. for the
+            memory check on a large volume).
         progress: a print-like function (or None).
     """
     base = {"filters": list(filters), "blocks": int(blocks), "strides": list(strides), "patch": list(patch),
@@ -239,9 +241,10 @@ def run_speed_benchmark(model="resunet", filters=(16, 32, 64), blocks=1, strides
             "overlap": float(overlap), "infer_batch": int(infer_batch), "tile": list(tile) if tile else None,
             "preset": None if model == "resunet" else model}
     rows = []
+    modes = ("train", "infer") if train else ("infer",)
     for backend in backends or installed_backends():
         row = {"name": f"keras/{backend}"}
-        for mode in ("train", "infer"):
+        for mode in modes:
             if progress:
                 progress(f"{row['name']:<34} {mode} ...")
             row[mode] = _run_worker("keras", dict(base, mode=mode), backend=backend)
@@ -252,7 +255,7 @@ def run_speed_benchmark(model="resunet", filters=(16, 32, 64), blocks=1, strides
             if (compiled and not torch_compile) or (not compiled and layout not in layouts):
                 continue
             row = {"name": f"torch/{layout}" + ("+compile" if compiled else "")}
-            for mode in ("train", "infer"):
+            for mode in modes:
                 if progress:
                     progress(f"{row['name']:<34} {mode} ...")
                 config = dict(base, mode=mode, layout=layout, compile=compiled, architecture=architecture)
@@ -295,15 +298,26 @@ def markdown_table(report):
         if "error" in train or "error" in infer:
             lines.append(f"| {r['name']} | error: {train.get('error') or infer.get('error')} | | | | | | |")
             continue
-        speedup = f"{ref_train / train['train_step_s']:.2f}" if ref_train else "-"
+        if train:
+            step, voxels = f"{train['train_step_s']:.3f}", f"{train['train_voxels_per_s']:.3g}"
+            speedup = f"{ref_train / train['train_step_s']:.2f}" if ref_train else "-"
+            # Training is about 3x the forward FLOPs (forward, two backward products).
+            gflops = f"{3 * flops * train['train_voxels_per_s'] / 1e9:.1f}" if flops else "-"
+        else:
+            step = voxels = speedup = gflops = "-"
         infer_ratio = f"{infer['infer_voxels_per_s'] / ref_infer:.2f}" if ref_infer else "-"
-        # Training is about 3x the forward FLOPs (forward, two backward products).
-        gflops = f"{3 * flops * train['train_voxels_per_s'] / 1e9:.1f}" if flops else "-"
-        lines.append(f"| {r['name']} | {train['train_step_s']:.3f} | {train['train_voxels_per_s']:.3g} | {speedup} | "
-                     f"{infer['infer_voxels_per_s']:.3g} | {infer_ratio} | {infer['peak_rss_mb']:.0f} | {gflops} |")
+        lines.append(f"| {r['name']} | {step} | {voxels} | {speedup} | {infer['infer_voxels_per_s']:.3g} | "
+                     f"{infer_ratio} | {infer['peak_rss_mb']:.0f} | {gflops} |")
     if flops:
         lines.append(f"\nForward FLOPs per voxel: {flops:,.0f} (PyTorch FlopCounterMode on the reference network).")
-    lines.append("x plain torch: > 1 is faster than plain PyTorch, channels-first, eager.")
+    for r in rows:
+        infer = r.get("infer", {})
+        if "rss_before_infer_mb" in infer:
+            beyond = infer["peak_rss_mb"] - infer["rss_before_infer_mb"]
+            lines.append(f"{r['name']}: inference peak RSS {infer['peak_rss_mb']:.0f} MB, "
+                         f"{beyond:.0f} MB above the process before `denoise` (volume {infer['volume_mb']:.0f} MB "
+                         "already allocated).")
+    lines.append("\nx plain torch: > 1 is faster than plain PyTorch, channels-first, eager.")
     return "\n".join(lines) + "\n"
 
 
