@@ -107,7 +107,8 @@ def run(args):
                 model = _load(args)
             print(f"adapting the model to {source} ({args.adapt_steps} steps)", flush=True)
             model, info = adapt(model, volume, steps=args.adapt_steps, noise_sigma=args.noise_sigma)
-            print(f"noise sigma {info['noise_sigma']:.4g}; loss {info['loss_start']:.4g} -> {info['loss_end']:.4g}")
+            print(f"noise sigma {info['noise_sigma']:.4g}; check loss {info['check_loss_start']:.4g} -> "
+                  f"{info['check_loss_best']:.4g}: kept the {info['kept']} model")
         print(f"denoising {source} ({'x'.join(map(str, volume.spatial_shape))})", flush=True)
         result = denoise(model, volume.array, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
                          tta=args.tta, normalize=None if normalize == "none" else normalize, progress=True)

@@ -13,10 +13,18 @@ without clean data, but fine-tuning a supervised residual model with it
 lowered PSNR by 5 dB in our tests, since that model relies on the voxel it
 denoises. The method assumes noise independent from voxel to voxel (true of
 MRI magnitude noise); CT noise is correlated, so adaptation helps CT less.
+
+Two guards keep a good model from getting worse: batch norms stay in
+inference mode (Keras' rule for fine-tuning), and the model is scored on
+fixed recorrupted check batches before training and after each round; the
+best weights seen, possibly the original ones, are kept. On these batches
+the loss is the supervised loss plus a constant, so the comparison needs no
+clean data.
 """
 
 import os
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -71,7 +79,7 @@ def _as_nifti_path(volume, folder):
 
 
 def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, alpha=0.5, noise_sigma=None,
-          seed=0, verbose="auto"):
+          checks=5, validation_batches=8, seed=0, verbose="auto"):
     """Fine-tunes `model` on one noisy scan, without clean data (in place).
 
     Args:
@@ -86,13 +94,18 @@ def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, 
         alpha: recorruption strength in (0, 1].
         noise_sigma: the scan's noise sigma in its own units; None measures
             it inside the foreground (`medresae.noise.estimate_noise_sigma`).
+        checks: how many times (evenly over the steps) the model is scored
+            on fixed recorrupted check batches; the best weights seen,
+            including the original ones, are kept.
+        validation_batches: check batches drawn once from the scan.
         seed: seeds patch sampling, the recorruption and the optimiser.
         verbose: Keras' progress bar setting ('auto', 0, 1, 2).
 
     Returns:
-        `(model, info)`: the adapted model and a dict with the noise sigma
-        used (in the scan's units and normalised) and the mean loss over the
-        first and the last tenth of the steps.
+        `(model, info)`: the model (adapted, or unchanged when no round beat
+        the original on the check batches) and a dict with the noise sigma
+        used (in the scan's units and normalised), the check loss before and
+        at its best, and `kept`: 'adapted' or 'original'.
 
     Example:
 
@@ -101,6 +114,8 @@ def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, 
     >>> denoised = denoise(model, load_volume("noisy_scan.nii.gz").array, normalize="percentile")
     """
     steps = check_positive_int(steps, "steps")
+    checks = check_positive_int(checks, "checks")
+    validation_batches = check_positive_int(validation_batches, "validation_batches")
     batch_size = check_positive_int(batch_size, "batch_size")
     learning_rate = check_positive_number(learning_rate, "learning_rate")
     rank = len(model.inputs[0].shape)
@@ -108,6 +123,10 @@ def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, 
         raise ValueError(f"`adapt` takes a 3D model (input rank 5). Received: a model with input rank {rank}")
     metadata = getattr(model, "metadata", None) or {}
     modality = "ct" if metadata.get("normalize") == "window" else "mr"
+    if modality == "ct":
+        warnings.warn(
+            "Adapting a CT model: recorrupted pairs assume noise that is independent from voxel to voxel, and CT "
+            "noise is correlated, so adaptation usually does not help CT (see docs/presets.md).", stacklevel=2)
     keras.utils.set_random_seed(seed)
     with tempfile.TemporaryDirectory(prefix="medresae-adapt-") as folder:
         path = _as_nifti_path(volume, folder)
@@ -118,22 +137,68 @@ def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, 
         if noise_sigma is not None:
             noise_sigma = check_positive_number(noise_sigma, "noise_sigma")
             sigma_normalized = noise_sigma / normalizer.scale()
+        rounds = min(checks, steps)
         data = PatchDataset("recorrupted", [path], patch, batch_size=batch_size, modality=modality,
-                            steps_per_epoch=steps, recorrupt_alpha=alpha, noise_sigma=sigma_normalized, seed=seed)
+                            steps_per_epoch=max(1, steps // rounds), recorrupt_alpha=alpha,
+                            noise_sigma=sigma_normalized, seed=seed)
         if sigma_normalized is None:
             sigma_normalized = data.noise_sigmas()[0]
             noise_sigma = sigma_normalized * normalizer.scale()
-        losses = _LossRecorder()
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-        model.fit(data, epochs=1, verbose=verbose, callbacks=[losses])
-    per_step = losses.per_step()
-    tenth = max(1, len(per_step) // 10)
+        # Fixed recorrupted batches from the same scan: their loss is the
+        # supervised loss plus a constant, so comparing models on them ranks
+        # them by their error against the unknown clean scan.
+        check = PatchDataset("recorrupted", [path], patch, batch_size=batch_size, modality=modality,
+                             steps_per_epoch=validation_batches, recorrupt_alpha=alpha,
+                             noise_sigma=sigma_normalized, fixed=True, seed=seed + 1)
+        keep_best = _KeepBest(check)
+        frozen = _freeze_batch_norm(model)
+        try:
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+            keep_best.start(model)
+            model.fit(data, epochs=rounds, verbose=verbose, callbacks=[keep_best])
+        finally:
+            for layer in frozen:
+                layer.trainable = True
     return model, {
         "noise_sigma": float(noise_sigma),
         "noise_sigma_normalized": float(sigma_normalized),
-        "loss_start": float(np.mean(per_step[:tenth])),
-        "loss_end": float(np.mean(per_step[-tenth:])),
+        "check_loss_start": keep_best.initial,
+        "check_loss_best": keep_best.best,
+        "kept": "adapted" if keep_best.best < keep_best.initial else "original",
     }
+
+
+def _freeze_batch_norm(model):
+    """Puts batch norms in inference mode (Keras' rule for fine-tuning); returns them."""
+    frozen = [layer for layer in model._flatten_layers(include_self=False)
+              if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    for layer in frozen:
+        layer.trainable = False
+    return frozen
+
+
+class _KeepBest(keras.callbacks.Callback):
+    """Scores the model on fixed check batches before training and after each
+    round, and leaves it with the best weights seen (possibly the original)."""
+
+    def __init__(self, check):
+        super().__init__()
+        self.check = check
+
+    def _score(self, model):
+        return float(model.evaluate(self.check, verbose=0))
+
+    def start(self, model):
+        self.initial = self.best = self._score(model)
+        self.best_weights = model.get_weights()
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = self._score(self.model)
+        if score < self.best:
+            self.best, self.best_weights = score, self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        self.model.set_weights(self.best_weights)
 
 
 def _canonical(path):
@@ -142,22 +207,3 @@ def _canonical(path):
 
     image = nib.as_closest_canonical(nib.load(path))
     return image.shape[:3], np.asarray(image.dataobj, np.float32)
-
-
-class _LossRecorder(keras.callbacks.Callback):
-    """Keeps the running mean Keras reports after each batch."""
-
-    def __init__(self):
-        super().__init__()
-        self.means = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        if logs and "loss" in logs:
-            self.means.append(float(logs["loss"]))
-
-    def per_step(self):
-        # Keras logs the epoch's running mean; undo it to get each step's loss.
-        means = np.asarray(self.means, np.float64)
-        counts = np.arange(1, len(means) + 1)
-        totals = means * counts
-        return np.diff(totals, prepend=0.0)

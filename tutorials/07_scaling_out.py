@@ -1,0 +1,95 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 7. Scaling out: several devices with the existing distribution engines
+#
+# medresae models are plain Keras models, so they train data-parallel with
+# the engines that already exist:
+#
+# - **JAX**: `keras.distribution.DataParallel` (the Keras distribution API,
+#   which also covers model parallelism through a `DeviceMesh` and
+#   multi-host training after `jax.distributed.initialize()`);
+# - **TensorFlow**: `tf.distribute.MirroredStrategy` (one host, several
+#   devices) - build and compile the model inside `strategy.scope()`;
+# - **PyTorch**: the Keras distribution API does not support the torch
+#   backend; use JAX or TensorFlow for multi-device training.
+#
+# Without several GPUs we can still try both on a CPU split into two
+# simulated devices. The device count is fixed when the framework starts,
+# so each example runs in a fresh process.
+
+# %%
+import os
+import subprocess
+import sys
+
+SMALL = os.environ.get("CI") == "true"
+
+TRAIN = """
+import numpy as np, medresae
+model = medresae.ResUNet(spatial_dims=3, filters=(4, 8), n_blocks=1, strides=(2, 2, 1))
+model.compile(optimizer="adam", loss="mse")
+x = np.random.default_rng(0).random((8, 16, 16, 8, 1), dtype=np.float32)
+# The batch size is the GLOBAL batch: 8 volumes, 4 on each of the 2 devices.
+history = model.fit(x, 0.9 * x, batch_size=8, epochs=2, verbose=0)
+print("loss per epoch:", [round(v, 5) for v in history.history["loss"]])
+"""
+
+
+def run(code, env):
+    result = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env), capture_output=True,
+                            text=True)
+    print(result.stdout.strip() or result.stderr.strip().splitlines()[-1])
+
+
+# %% [markdown]
+# ## JAX: `keras.distribution.DataParallel` on 2 simulated CPU devices
+#
+# `XLA_FLAGS=--xla_force_host_platform_device_count=2` makes XLA expose two
+# CPU devices. `DataParallel` replicates the weights and splits each batch
+# across the devices; gradients are averaged, so the learning rate stays
+# the one you would use for the same global batch on one device.
+
+# %%
+jax_code = """
+import keras
+devices = keras.distribution.list_devices()
+print("devices:", devices)
+keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+""" + TRAIN
+run(jax_code, {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+
+# %% [markdown]
+# ## TensorFlow: `tf.distribute.MirroredStrategy` on 2 logical CPU devices
+
+# %%
+tf_code = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+print("replicas:", strategy.num_replicas_in_sync)
+with strategy.scope():
+""" + "\n".join("    " + line for line in TRAIN.strip().splitlines())
+run(tf_code, {"KERAS_BACKEND": "tensorflow"})
+
+# %% [markdown]
+# ## On real hardware
+#
+# - One host, several GPUs: the same code without the simulation flags;
+#   `keras.distribution.list_devices()` (JAX) or `MirroredStrategy()` (TF)
+#   finds the GPUs.
+# - Several hosts (JAX): call `jax.distributed.initialize()` on every host
+#   first, then build a `keras.distribution.DeviceMesh` over all devices
+#   and use `DataParallel(device_mesh=mesh)`; each host feeds its share of
+#   the global batch.
+# - Scale the global batch with the device count and, if you do, the
+#   learning rate with it (linear scaling is the usual starting point).
