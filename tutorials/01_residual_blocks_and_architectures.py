@@ -102,6 +102,17 @@ unet = medresae.ResUNet(spatial_dims=3, filters=(16, 32, 64), n_blocks=1, stride
 for name, model in (("ResNetAE", ae), ("ResNetVAE", vae), ("ResUNet", unet)):
     print(f"{name:<10} {model.count_params():>10,} parameters, input divisible by {model.spatial_divisor}")
 
+# %%
+counts = {"ResNet-18 3D": classifier.count_params(), "ResNet-50 2D": resnet50.count_params(),
+          "ResNetAE": ae.count_params(), "ResNetVAE": vae.count_params(), "ResUNet": unet.count_params()}
+plt.figure(figsize=(7, 3))
+plt.barh(list(counts), list(counts.values()))
+plt.xscale("log")
+plt.xlabel("parameters")
+plt.title("Size of the models built above")
+plt.tight_layout()
+plt.show()
+
 # %% [markdown]
 # ## `model.summary()` and a plot of the architecture
 

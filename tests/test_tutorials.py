@@ -1,0 +1,52 @@
+"""The tutorials run as written (small sizes with CI=true) on this backend, and the docs site builds."""
+
+import glob
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import BACKEND
+from helpers import REPO
+
+TUTORIALS = sorted(glob.glob(os.path.join(REPO, "tutorials", "[0-9][0-9]_*.py")))
+
+
+def test_there_are_seven_tutorials():
+    assert len(TUTORIALS) == 7
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: os.path.basename(p)[:2])
+def test_tutorial_runs_as_a_script(path, tmp_path):
+    env = dict(os.environ, KERAS_BACKEND=BACKEND, CI="true", MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
+    result = subprocess.run([sys.executable, path], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _docs_installed():
+    return all(importlib.util.find_spec(m) for m in ("mkdocs", "mkdocstrings", "mkdocs_jupyter", "material"))
+
+
+@pytest.mark.skipif(not _docs_installed(), reason="the docs extra is not installed (pip install -e '.[docs]')")
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="the site is backend-independent: built once, on TensorFlow")
+def test_docs_site_builds_strict_and_tutorial_pages_show_figures(tmp_path):
+    env = dict(os.environ, CI="true", MPLBACKEND="module://matplotlib_inline.backend_inline",
+               MEDRESAE_DOCS_EXECUTE="true", KERAS_BACKEND=BACKEND)
+    site = tmp_path / "site"
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", "docs/mkdocs.yml",
+                             "-d", str(site)], cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for page in ("index", "getting-started", "concepts", "cli", "benchmarks", "troubleshooting", "api"):
+        assert (site / page / "index.html").exists() or (site / f"{page}.html").exists() or page == "index"
+    assert "medresae denoise" in (site / "cli" / "index.html").read_text()  # the generated --help
+    assert "ResUNet" in (site / "api" / "index.html").read_text()
+    for path in TUTORIALS:
+        name = os.path.splitext(os.path.basename(path))[0]
+        html = (site / "tutorials" / name / "index.html").read_text()
+        figures = len(re.findall(r'<img[^>]+src="data:image/png;base64', html))
+        text_only = name.startswith(("05", "06", "07"))  # outputs are printed numbers, no plots
+        assert figures >= (0 if text_only else 1), f"{name}: {figures} figures"
+        assert "Traceback" not in html
