@@ -25,11 +25,8 @@ def add_parser(sub, parent):
 
 def _figure(clean, noisy, denoised, voxel_sizes, path):
     """Axial, coronal and sagittal slices of clean, noisy, denoised and the difference."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.figure import Figure
 
     from medresae._atomic import write_atomically
 
@@ -44,7 +41,8 @@ def _figure(clean, noisy, denoised, voxel_sizes, path):
         ("sagittal", lambda v: v[cx, :, :].T, sz / sy),
     ]
     columns = [("clean", clean), ("noisy", noisy), ("denoised", denoised), ("denoised - clean", diff)]
-    fig, axes = plt.subplots(3, 4, figsize=(12, 8.5))
+    fig = Figure(figsize=(12, 8.5), layout="tight")
+    axes = fig.subplots(3, 4)
     for row, (view, cut, aspect) in enumerate(views):
         for col, (title, volume) in enumerate(columns):
             ax = axes[row, col]
@@ -59,9 +57,7 @@ def _figure(clean, noisy, denoised, voxel_sizes, path):
             if col == 0:
                 ax.set_ylabel(view)
     fig.suptitle("medresae demo: brain MRI, Rician noise 5% of the robust maximum")
-    fig.tight_layout()
     write_atomically(path, lambda temp: fig.savefig(temp, format="png", dpi=90), overwrite=True, suffix=".png")
-    plt.close(fig)
 
 
 def _nlmeans(noisy):

@@ -78,14 +78,14 @@ def _number(text):
 
 def plot_history(history_csv, out_png):
     """Writes the loss curves of a run (from its CSV log) to a PNG, atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure (no pyplot): never switches the caller's matplotlib backend,
+    # so figures keep showing in notebooks after a training run.
+    from matplotlib.figure import Figure
 
     with open(history_csv, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4), layout="tight")
+    ax = fig.subplots()
     for key, label in (("loss", "training"), ("val_loss", "validation")):
         # CSVLogger writes 'NA' for values an epoch did not produce.
         points = [(int(r["epoch"]) + 1, _number(r.get(key))) for r in rows]
@@ -98,9 +98,7 @@ def plot_history(history_csv, out_png):
     ax.grid(True, alpha=0.3)
     ax.legend()
     ax.set_title("medresae training")
-    fig.tight_layout()
     write_atomically(out_png, lambda temp: fig.savefig(temp, format="png", dpi=100), overwrite=True, suffix=".png")
-    plt.close(fig)
     return out_png
 
 

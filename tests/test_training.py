@@ -49,3 +49,15 @@ def test_fit_run_trains_any_keras_model(tmp_path):
                                verbose=0)
     assert len(history["loss"]) == 2
     assert (tmp_path / "ae" / "training.png").stat().st_size > 0
+
+
+def test_plot_history_leaves_the_matplotlib_backend_alone(tmp_path):
+    import matplotlib
+
+    from medresae.training import plot_history
+
+    before = matplotlib.get_backend()
+    csv_path = tmp_path / "history.csv"
+    csv_path.write_text("epoch,loss,val_loss\n0,0.5,0.6\n1,0.25,NA\n")
+    assert open(plot_history(str(csv_path), str(tmp_path / "h.png")), "rb").read(4) == b"\x89PNG"
+    assert matplotlib.get_backend() == before

@@ -18,16 +18,18 @@ def test_there_are_seven_tutorials():
     assert len(TUTORIALS) == 7
 
 
+def _docs_installed():
+    return all(importlib.util.find_spec(m) for m in ("mkdocs", "mkdocstrings", "mkdocs_jupyter", "material"))
+
+
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: os.path.basename(p)[:2])
 def test_tutorial_runs_as_a_script(path, tmp_path):
+    if BACKEND == "tensorflow" and _docs_installed():
+        pytest.skip("on TensorFlow the docs build test executes every tutorial (errors fail the build)")
     env = dict(os.environ, KERAS_BACKEND=BACKEND, CI="true", MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
     result = subprocess.run([sys.executable, path], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-
-
-def _docs_installed():
-    return all(importlib.util.find_spec(m) for m in ("mkdocs", "mkdocstrings", "mkdocs_jupyter", "material"))
 
 
 @pytest.mark.skipif(not _docs_installed(), reason="the docs extra is not installed (pip install -e '.[docs]')")

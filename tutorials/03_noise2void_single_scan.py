@@ -76,7 +76,8 @@ n2v = denoise(n2v_model, noisy[..., None], normalize="percentile", progress=Fals
 # %%
 preset = load_preset("brain-mr")
 before = denoise(preset, noisy[..., None], normalize="percentile", progress=False)[..., 0]
-preset, info = adapt(preset, noisy_path, steps=5 if SMALL else 300, verbose=0 if SMALL else "auto")
+preset, info = adapt(preset, noisy_path, steps=4 if SMALL else 300, checks=2 if SMALL else 5,
+                     validation_batches=2 if SMALL else 8, verbose=0 if SMALL else "auto")
 after = denoise(preset, noisy[..., None], normalize="percentile", progress=False)[..., 0]
 print(f"adaptation: measured sigma {info['noise_sigma']:.1f}, check loss {info['check_loss_start']:.4g} -> "
       f"{info['check_loss_best']:.4g}, kept the {info['kept']} model")

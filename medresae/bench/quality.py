@@ -153,13 +153,11 @@ def markdown_table(report):
 
 def plot_report(report, path):
     """PSNR inside the foreground vs noise level, one panel per volume."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     volumes = list(dict.fromkeys(c["volume"] for c in report["cases"]))
-    fig, axes = plt.subplots(1, len(volumes), figsize=(5 * len(volumes), 4), squeeze=False)
+    fig = Figure(figsize=(5 * len(volumes), 4), layout="tight")
+    axes = fig.subplots(1, len(volumes), squeeze=False)
     for ax, volume in zip(axes[0], volumes):
         cases = [c for c in report["cases"] if c["volume"] == volume]
         labels = [c["noise"] for c in cases]
@@ -172,9 +170,7 @@ def plot_report(report, path):
         ax.set_title(volume)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
     write_atomically(path, lambda temp: fig.savefig(temp, format="png", dpi=100), overwrite=True, suffix=".png")
-    plt.close(fig)
 
 
 def write_report(report, out_dir):
