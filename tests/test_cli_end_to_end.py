@@ -155,6 +155,9 @@ def test_ctrl_c_during_denoise_writes_nothing(trained, tmp_path):
          "--tile", "16,16,4", "--batch-size", "1"],
         env=dict(os.environ, KERAS_BACKEND=BACKEND), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
+        # A test run started in the background (`cmd &`) inherits SIGINT ignored, and Python keeps
+        # an ignored SIGINT ignored: give the child the default, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     for line in proc.stdout:
         if line.startswith("denoising"):
