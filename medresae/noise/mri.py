@@ -1,0 +1,103 @@
+"""MRI magnitude noise: Gaussian, Rician and noncentral chi (elementwise, any shape)."""
+
+import math
+
+import numpy as np
+
+from medresae._arrays import check_finite_array
+from medresae._validation import check_positive_int, check_positive_number
+from medresae.noise._common import _rng
+
+def gaussian(x, sigma, rng=None):
+    """Additive white Gaussian noise: `x + N(0, sigma^2)`.
+
+    Args:
+        x: array of any shape.
+        sigma: noise standard deviation in the units of `x` (>= 0).
+        rng: None, an int seed or a `numpy.random.Generator`.
+
+    Returns:
+        float32 array of `x.shape`.
+
+    Raises:
+        ValueError: if `x` holds NaN/inf, `sigma` is negative or not finite,
+            or `rng` is not a seed or Generator.
+
+    Example:
+
+    >>> gaussian(np.zeros((4, 4)), sigma=0.1, rng=0).shape
+    (4, 4)
+    """
+    x = check_finite_array(x).astype(np.float32)
+    sigma = check_positive_number(sigma, "sigma", allow_zero=True)
+    rng = _rng(rng)
+    return x + np.float32(sigma) * rng.standard_normal(x.shape, dtype=np.float32)
+
+
+def noncentral_chi(x, sigma, coils=4, rng=None):
+    """Root-sum-of-squares magnitude of `coils` noisy complex channels.
+
+    This is the noise of a multi-coil MRI magnitude image combined with
+    root-sum-of-squares. The noise-free signal is split evenly as
+    `x / sqrt(coils)` into the real part of every channel, so the combined
+    noise-free magnitude is still `x`; each real and imaginary part gets
+    independent `N(0, sigma^2)` noise. With `coils=1` this is exactly
+    `rician` (same draws for the same seed).
+
+    Args:
+        x: array of any shape (the noise-free magnitude, >= 0 in practice).
+        sigma: per-channel noise standard deviation (>= 0).
+        coils: number of channels L (int >= 1).
+        rng: None, an int seed or a `numpy.random.Generator`.
+
+    Returns:
+        float32 array of `x.shape`, >= 0.
+
+    Raises:
+        ValueError: if `x` holds NaN/inf, `sigma` < 0, `coils` < 1 or `rng`
+            is not a seed or Generator.
+
+    Example:
+
+    >>> m = noncentral_chi(np.zeros((64, 64)), sigma=1.0, coils=8, rng=0)
+    >>> bool(m.min() >= 0)
+    True
+    """
+    x = check_finite_array(x).astype(np.float32)
+    sigma = np.float32(check_positive_number(sigma, "sigma", allow_zero=True))
+    coils = check_positive_int(coils, "coils")
+    rng = _rng(rng)
+    signal = x / np.float32(math.sqrt(coils))
+    # Accumulating coil by coil keeps memory at a few copies of `x` whatever
+    # `coils` is (a (2, L, *shape) draw would not fit for large volumes).
+    total = np.zeros(x.shape, dtype=np.float32)
+    for _ in range(coils):
+        real = signal + sigma * rng.standard_normal(x.shape, dtype=np.float32)
+        imag = sigma * rng.standard_normal(x.shape, dtype=np.float32)
+        total += real * real + imag * imag
+    return np.sqrt(total)
+
+
+def rician(x, sigma, rng=None):
+    """Rician noise of an MRI magnitude image: `|x + n1 + i n2|`, n ~ N(0, sigma^2).
+
+    Args:
+        x: array of any shape (the noise-free magnitude).
+        sigma: standard deviation of the real and of the imaginary noise (>= 0).
+        rng: None, an int seed or a `numpy.random.Generator`.
+
+    Returns:
+        float32 array of `x.shape`, >= 0.
+
+    Raises:
+        ValueError: if `x` holds NaN/inf, `sigma` < 0, or `rng` is not a seed
+            or Generator.
+
+    Example:
+
+    >>> rician(np.ones((8, 8, 8)), sigma=0.05, rng=0).dtype
+    dtype('float32')
+    """
+    return noncentral_chi(x, sigma, coils=1, rng=rng)
+
+
