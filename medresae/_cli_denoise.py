@@ -78,6 +78,7 @@ def run(args):
     from medresae.errors import InputFileError
     from medresae.inference import denoise
     from medresae.io import _check_output_path, load_volume, save_volume
+    from medresae.performance import slow_path_message
 
     if not args.adapt and (args.noise_sigma is not None or args.adapt_steps != 300):
         raise InputFileError("--adapt-steps and --noise-sigma only apply with --adapt; add --adapt")
@@ -85,10 +86,9 @@ def run(args):
         raise InputFileError(f"--adapt-steps must be >= 1. Received: {args.adapt_steps}")
     if args.noise_sigma is not None and not args.noise_sigma > 0:
         raise InputFileError(f"--noise-sigma must be > 0. Received: {args.noise_sigma}")
-    from medresae.performance import slow_path_message
-
     jobs = _jobs(args)
     model = _load(args)
+    pretrained = model.get_weights() if args.adapt else None
     slow = slow_path_message(getattr(model, "spatial_dims", 3))
     if slow:
         print(f"warning: {slow}", flush=True)
@@ -103,8 +103,7 @@ def run(args):
         if args.adapt:
             from medresae.adaptation import adapt
 
-            if model is None:  # every scan adapts a fresh copy of the model
-                model = _load(args)
+            model.set_weights(pretrained)  # every scan adapts the model as loaded
             print(f"adapting the model to {source} ({args.adapt_steps} steps)", flush=True)
             model, info = adapt(model, volume, steps=args.adapt_steps, noise_sigma=args.noise_sigma)
             print(f"noise sigma {info['noise_sigma']:.4g}; check loss {info['check_loss_start']:.4g} -> "
@@ -114,6 +113,4 @@ def run(args):
                          tta=args.tta, normalize=None if normalize == "none" else normalize, progress=True)
         save_volume(target, result, like=volume, dtype=args.dtype, overwrite=args.overwrite)
         print(f"wrote {target} ({'x'.join(map(str, volume.spatial_shape))}, {time.perf_counter() - start:.1f} s)")
-        if args.adapt:
-            model = None
     return 0

@@ -5,7 +5,6 @@ slices (low-dose CT needs the full ray paths through the body, which a
 training patch does not have), and test scans with a known clean reference.
 """
 
-import os
 
 
 def add_parser(sub, parent):

@@ -20,20 +20,10 @@ class SlowBackendWarning(UserWarning):
     """The active backend runs this model on a path much slower than another backend would."""
 
 
-def _has_accelerator(backend):
-    if backend == "jax":
-        import jax
+def _jax_has_accelerator():
+    import jax
 
-        return any(d.platform != "cpu" for d in jax.devices())
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return bool(tf.config.list_physical_devices("GPU"))
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.is_available()
-    return False
+    return any(d.platform != "cpu" for d in jax.devices())
 
 
 def slow_path_message(spatial_dims):
@@ -45,7 +35,7 @@ def slow_path_message(spatial_dims):
     True
     """
     backend = keras.backend.backend()
-    if spatial_dims != 3 or backend != "jax" or _has_accelerator(backend):
+    if spatial_dims != 3 or backend != "jax" or _jax_has_accelerator():
         return None
     return ("Keras on JAX runs 3D convolutions on the CPU through XLA's generic kernel, about 6x slower than "
             "plain PyTorch and 11x slower than TensorFlow (medresae bench speed); for CPU work use the TensorFlow backend "
