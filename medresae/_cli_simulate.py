@@ -6,7 +6,6 @@ training patch does not have), and test scans with a known clean reference.
 """
 
 
-
 def add_parser(sub, parent):
     p = sub.add_parser(
         "simulate", parents=[parent], help="Add seeded synthetic noise (MRI or low-dose CT) to a scan.",
