@@ -43,6 +43,9 @@ def add_parser(sub, parent):
     p.add_argument("--mixed-precision", action="store_true", help="mixed float16 (GPUs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="data loading threads")
+    p.add_argument("--distribute", action="store_true",
+                   help="data-parallel on all local GPUs (or CPU devices): JAX keras.distribution.DataParallel, "
+                   "TensorFlow MirroredStrategy; not available on torch. --batch-size stays the global batch")
     p.set_defaults(func=run)
 
 
@@ -107,6 +110,7 @@ def run(args):
         validation_fraction=args.validation or None, loss=args.loss, learning_rate=args.lr,
         schedule=args.schedule, early_stopping=args.early_stopping or None, resume=args.resume,
         mixed_precision=args.mixed_precision, seed=args.seed, workers=args.workers,
+        distribute=args.distribute,
     )
     print(f"wrote {os.path.join(args.out, BEST)} (best), history.csv, training.png")
     return 0

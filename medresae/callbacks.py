@@ -15,20 +15,29 @@ def save_model_atomically(model, path):
     return write_atomically(path, model.save, overwrite=True, suffix=".keras")
 
 
-def save_inference_model(model, path):
-    """Saves `model` without its optimizer state (a third of the size), atomically.
+def single_device_copy(model):
+    """A fresh, uncompiled copy of `model` (architecture, weights, metadata).
 
-    The architecture and weights are copied into a fresh, uncompiled model;
-    models that cannot be rebuilt from their config are saved as they are.
+    Built outside any distribution scope, so it predicts on one device; models
+    that cannot be rebuilt from their config are returned as they are.
+
+    Example:
+
+    >>> copy = single_device_copy(model)
     """
     try:
         clone = type(model).from_config(model.get_config())
         clone.set_weights(model.get_weights())
-        if hasattr(model, "metadata") and hasattr(clone, "metadata"):
-            clone.metadata = dict(model.metadata)
     except Exception:  # subclassed models without a usable config
-        clone = model
-    return save_model_atomically(clone, path)
+        return model
+    if hasattr(model, "metadata") and hasattr(clone, "metadata"):
+        clone.metadata = dict(model.metadata)
+    return clone
+
+
+def save_inference_model(model, path):
+    """Saves `model` without its optimizer state (a third of the size), atomically."""
+    return save_model_atomically(single_device_copy(model), path)
 
 
 class RunCheckpoint(keras.callbacks.Callback):

@@ -13,8 +13,9 @@ import keras
 
 from medresae._atomic import write_atomically
 from medresae._validation import check_choice, check_positive_int, check_positive_number
-from medresae.callbacks import RunCheckpoint, read_run_state
+from medresae.callbacks import RunCheckpoint, read_run_state, single_device_copy
 from medresae.data import KINDS, PatchDataset, split_by_volume
+from medresae.distribute import data_parallel
 from medresae.errors import InputFileError
 from medresae.losses import get_loss
 from medresae.models import ResNetAE, ResUNet
@@ -164,7 +165,7 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
                    architecture="resunet", filters=(16, 32, 64), strides=None, n_blocks=2, kernel_size=3, epochs=10,
                    steps_per_epoch=100, batch_size=4, validation_fraction=0.2, loss="mse", learning_rate=1e-3,
                    schedule="plateau", early_stopping=10, resume=False, mixed_precision=False, seed=0,
-                   workers=1, verbose="auto", extra_callbacks=()):
+                   workers=1, distribute=False, verbose="auto", extra_callbacks=()):
     """The `medresae train` recipe: data, model and training in one call.
 
     Args:
@@ -188,6 +189,9 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
         mixed_precision: train in mixed float16 (GPUs).
         seed: makes a run repeatable on one backend.
         workers: data loading workers (threads).
+        distribute: train data-parallel on all local devices (JAX and
+            TensorFlow; see `medresae.distribute.data_parallel`).
+            `batch_size` stays the global batch.
         verbose, extra_callbacks: as in `fit_run`.
 
     Returns:
@@ -219,22 +223,31 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
         steps = max(1, min(20, steps_per_epoch // 5))
         validation = PatchDataset(kind, held_out, steps_per_epoch=steps, fixed=True, seed=seed + 1, **common)
     extra = {"kernel_size": kernel_size} if architecture == "resunet" else {}
-    model = build_denoiser(architecture, spatial_dims, 1, filters=filters, strides=strides, n_blocks=n_blocks,
-                           **extra)
-    model.metadata = {
-        "normalize": "window" if modality == "ct" else "percentile",
-        "modality": modality,
-        "kind": kind,
-        "noise": [str(spec) for spec in train.noise_specs] or None,
-        "patch_size": list(patch_size),
-        "backend": keras.backend.backend(),
-        "seed": seed,
-    }
     try:
-        return fit_run(model, train, run_dir, validation_data=validation, epochs=epochs,
-                       loss=get_loss(loss, masked=kind == "noise2void"), learning_rate=learning_rate,
-                       schedule=schedule, early_stopping=early_stopping, resume=resume, verbose=verbose,
-                       extra_callbacks=extra_callbacks)
+        with data_parallel(distribute, batch_size) as devices:
+            # Inside the context: the variables (built here, or loaded to resume) must be replicated.
+            model = build_denoiser(architecture, spatial_dims, 1, filters=filters, strides=strides,
+                                   n_blocks=n_blocks, **extra)
+            model.metadata = {
+                "normalize": "window" if modality == "ct" else "percentile",
+                "modality": modality,
+                "kind": kind,
+                "noise": [str(spec) for spec in train.noise_specs] or None,
+                "patch_size": list(patch_size),
+                "backend": keras.backend.backend(),
+                "seed": seed,
+                "devices": len(devices),
+            }
+            model, history = fit_run(model, train, run_dir, validation_data=validation, epochs=epochs,
+                                     loss=get_loss(loss, masked=kind == "noise2void"),
+                                     learning_rate=learning_rate, schedule=schedule,
+                                     early_stopping=early_stopping, resume=resume, verbose=verbose,
+                                     extra_callbacks=extra_callbacks)
+        if distribute and keras.backend.backend() == "tensorflow":
+            # A model built under MirroredStrategy splits every later predict() batch over the
+            # replicas and fails on a batch smaller than the replica count: hand back a plain copy.
+            model = single_device_copy(model)
+        return model, history
     finally:
         if mixed_precision:
             keras.mixed_precision.set_global_policy("float32")
