@@ -7,6 +7,7 @@ import time
 import keras
 
 from medresae._atomic import atomic_write_text, write_atomically
+from medresae.errors import InputFileError
 
 
 def save_model_atomically(model, path):
@@ -79,16 +80,48 @@ class RunCheckpoint(keras.callbacks.Callback):
         if value is not None and float(value) < self.best:
             self.best = float(value)
             save_inference_model(self.model, self.best_path)
-        state = {"epoch": epoch + 1, "best": self.best, "monitor": self.monitor}
+        # The optimizer step count ties this state to the checkpoint it describes: a kill between
+        # the two writes leaves a checkpoint one epoch ahead, which resuming detects.
+        state = {"epoch": epoch + 1, "best": self.best, "monitor": self.monitor,
+                 "iterations": optimizer_iterations(self.model)}
         atomic_write_text(self.state_path, json.dumps(state, indent=2))
 
 
+def optimizer_iterations(model):
+    """The optimizer's step count (0 for an uncompiled model)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return 0
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+
 def read_run_state(state_path):
-    """The JSON run state written by RunCheckpoint, or None."""
+    """The JSON run state written by RunCheckpoint, or None when there is none.
+
+    Raises:
+        InputFileError: the file exists but is not a run state.
+    """
     if not os.path.exists(state_path):
         return None
-    with open(state_path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(state_path, encoding="utf-8") as f:
+            state = json.load(f)
+        int(state["epoch"])
+    except (ValueError, KeyError, TypeError):
+        raise InputFileError(
+            f"{state_path}: not a medresae run state (expected JSON with an 'epoch'); restart the run with "
+            "--overwrite") from None
+    return state
+
+
+def resume_epoch(state, model):
+    """The epoch a resumed run starts from: the state's, or one more when the
+    checkpoint was written after the state (a kill between the two writes)."""
+    epoch = int(state["epoch"])
+    recorded = state.get("iterations")
+    if recorded is not None and optimizer_iterations(model) > int(recorded):
+        epoch += 1
+    return epoch
 
 
 class TimeBudget(keras.callbacks.Callback):

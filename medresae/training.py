@@ -13,7 +13,7 @@ import keras
 
 from medresae._atomic import write_atomically
 from medresae._validation import check_choice, check_positive_int, check_positive_number
-from medresae.callbacks import RunCheckpoint, read_run_state, single_device_copy
+from medresae.callbacks import RunCheckpoint, read_run_state, resume_epoch, single_device_copy
 from medresae.data import KINDS, PatchDataset, split_by_volume
 from medresae.distribute import data_parallel
 from medresae.errors import InputFileError
@@ -103,6 +103,38 @@ def plot_history(history_csv, out_png):
     return out_png
 
 
+def _drop_history_from(history_csv, epoch):
+    """Keeps the CSV log's complete rows of the epochs before `epoch`, so a
+    resumed run appends to a log without duplicates or a torn last line."""
+    if not os.path.exists(history_csv):
+        return
+    with open(history_csv, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    header = rows[0]
+    kept = [r for r in rows[1:] if len(r) == len(header) and r[0].isdigit() and int(r[0]) < epoch]
+    if len(kept) == len(rows) - 1:
+        return
+
+    def write(temp):
+        with open(temp, "w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows([header, *kept])
+
+    write_atomically(history_csv, write, overwrite=True)
+
+
+def _remove_stale_temporaries(run_dir):
+    """Removes temporary files of this run's outputs left by a killed process."""
+    names = tuple(f".{name}." for name in (BEST, LAST, STATE, HISTORY, FIGURE))
+    for entry in os.listdir(run_dir):
+        if entry.startswith(names) and ".tmp" in entry:
+            try:
+                os.remove(os.path.join(run_dir, entry))
+            except OSError:
+                pass
+
+
 def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="mse", learning_rate=1e-3,
             schedule="plateau", early_stopping=10, resume=False, verbose="auto", extra_callbacks=()):
     """Trains `model` into `run_dir` (model.keras, last.keras, state.json, history.csv, training.png).
@@ -135,12 +167,18 @@ def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="m
         if state is None or not os.path.exists(paths[LAST]):
             raise InputFileError(f"{run_dir}: no run to resume (no {LAST} and {STATE}); start without --resume.")
         metadata = getattr(model, "metadata", None)
-        model = keras.saving.load_model(paths[LAST])
+        try:
+            model = keras.saving.load_model(paths[LAST])
+        except Exception as err:
+            raise InputFileError(f"{paths[LAST]}: cannot load the checkpoint to resume ({type(err).__name__}); "
+                                 "restart the run with --overwrite") from None
         if metadata and hasattr(model, "metadata"):
             model.metadata = dict(metadata)
-        initial_epoch, best = int(state["epoch"]), state.get("best")
+        initial_epoch, best = resume_epoch(state, model), state.get("best")
+        _drop_history_from(paths[HISTORY], initial_epoch)
     else:
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    _remove_stale_temporaries(run_dir)
     monitor = "val_loss" if validation_data is not None else "loss"
     callbacks = [
         RunCheckpoint(paths[BEST], paths[LAST], paths[STATE], monitor=monitor, best=best),

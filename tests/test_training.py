@@ -1,5 +1,7 @@
 """medresae.training: repeatable runs, run-folder contents."""
 
+import os
+
 import keras
 import numpy as np
 from helpers import random_batch
@@ -61,3 +63,25 @@ def test_plot_history_leaves_the_matplotlib_backend_alone(tmp_path):
     csv_path.write_text("epoch,loss,val_loss\n0,0.5,0.6\n1,0.25,NA\n")
     assert open(plot_history(str(csv_path), str(tmp_path / "h.png")), "rb").read(4) == b"\x89PNG"
     assert matplotlib.get_backend() == before
+
+
+def test_resume_after_a_kill_between_checkpoint_and_state_trains_only_missing_epochs(tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    data = _Repeat(random_batch((2, 8, 8, 1)))
+    fit_run(build_denoiser("resunet", spatial_dims=2, filters=(4, 8)), data, str(run), epochs=2, verbose=0)
+    # As if killed after last.keras (epoch 2) was written but before state.json and the log caught up,
+    # with a torn last log line and a temporary file left behind.
+    state = json.loads((run / "state.json").read_text())
+    (run / "state.json").write_text(json.dumps(dict(state, epoch=1, iterations=2)))
+    lines = (run / "history.csv").read_text().splitlines()
+    (run / "history.csv").write_text("\n".join(lines[:2]) + "\n1,0.0")
+    (run / ".last.keras.0123456789ab.tmp.keras").write_bytes(b"half")
+    model, history = fit_run(build_denoiser("resunet", spatial_dims=2, filters=(4, 8)), data, str(run), epochs=3,
+                             resume=True, verbose=0)
+    assert len(history["loss"]) == 1  # epoch 3 only: the checkpoint already held epoch 2
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 6
+    rows = (run / "history.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "2"]
+    assert not [f for f in os.listdir(run) if f.startswith(".")]
