@@ -22,7 +22,24 @@
 # - **PyTorch**: the Keras distribution API does not support the torch
 #   backend; use JAX or TensorFlow for multi-device training.
 #
-# Without several GPUs we can still try both on a CPU split into two
+# `medresae train --distribute` (or `train_denoiser(..., distribute=True)`)
+# picks the right one for the backend and uses every local GPU (every CPU
+# device when there is no GPU). The rules, the same on every engine:
+#
+# - `--batch-size` is the **global** batch, split evenly over the devices
+#   (it must be a multiple of the device count; the error says so);
+# - the learning rate is used **as given**: the same batch size and
+#   learning rate describe the same optimisation on 1 or 8 devices. If you
+#   raise the batch to keep each device busy, scale `--lr` yourself
+#   (linearly is the usual starting point);
+# - checkpoints (`model.keras`, `last.keras`) are ordinary single-file
+#   models: they load on one device, on any backend, and `--resume` (with or
+#   without `--distribute`) continues from them;
+# - on TensorFlow each replica normalises its share of the batch with its
+#   own batch-norm statistics (on JAX the statistics are global), so
+#   TensorFlow results differ slightly from a one-device run.
+#
+# Without several GPUs we can still try it on a CPU split into two
 # simulated devices. The device count is fixed when the framework starts,
 # so each example runs in a fresh process.
 
@@ -51,7 +68,32 @@ def run(code, env):
 
 
 # %% [markdown]
-# ## JAX: `keras.distribution.DataParallel` on 2 simulated CPU devices
+# ## One option: `medresae train --distribute`
+#
+# Here on JAX with two simulated CPU devices; on a machine with GPUs, drop
+# `XLA_FLAGS` and the GPUs are used.
+
+# %%
+from medresae.sample_data import sample_path
+
+command = [sys.executable, "-m", "medresae", "train", "--backend", "jax", "--distribute",
+           "--clean", sample_path("brain_mr"), "--out", "tutorial-output/distributed-run", "--overwrite",
+           "--patch", "16,16,4", "--filters", "4,8", "--blocks", "1", "--batch-size", "4", "--validation", "0",
+           "--epochs", "1", "--steps-per-epoch", "2" if SMALL else "20"]
+result = subprocess.run(command, env=dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2"),
+                        capture_output=True, text=True)
+print(result.stdout.strip().splitlines()[-1] if result.returncode == 0 else result.stderr.strip().splitlines()[-1])
+
+# %% [markdown]
+# The same option on the torch backend stops at once with a one-line
+# message: Keras 3 has no multi-device `model.fit` for torch.
+#
+# ## Under the hood, in plain Keras
+#
+# What `--distribute` does is a few lines of each engine's own API; use
+# them directly for your own models and training loops.
+#
+# ### JAX: `keras.distribution.DataParallel` on 2 simulated CPU devices
 #
 # `XLA_FLAGS=--xla_force_host_platform_device_count=2` makes XLA expose two
 # CPU devices. `DataParallel` replicates the weights and splits each batch
@@ -68,7 +110,7 @@ keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devi
 run(jax_code, {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
 
 # %% [markdown]
-# ## TensorFlow: `tf.distribute.MirroredStrategy` on 2 logical CPU devices
+# ### TensorFlow: `tf.distribute.MirroredStrategy` on 2 logical CPU devices
 
 # %%
 tf_code = """
@@ -91,5 +133,7 @@ run(tf_code, {"KERAS_BACKEND": "tensorflow"})
 #   first, then build a `keras.distribution.DeviceMesh` over all devices
 #   and use `DataParallel(device_mesh=mesh)`; each host feeds its share of
 #   the global batch.
+# - Several hosts (TensorFlow): `tf.distribute.MultiWorkerMirroredStrategy`
+#   with a `TF_CONFIG` on every worker, used exactly like `MirroredStrategy`.
 # - Scale the global batch with the device count and, if you do, the
 #   learning rate with it (linear scaling is the usual starting point).
