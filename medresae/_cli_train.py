@@ -41,8 +41,9 @@ def add_parser(sub, parent):
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in RUN_DIR")
     p.add_argument("--mixed-precision", action="store_true", help="mixed float16 (GPUs)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="data loading threads")
+    p.add_argument("--seed", type=int, default=0,
+                   help="same seed, same backend, --workers 1: the same weights (default 0)")
+    p.add_argument("--workers", type=int, default=1, help="data loading threads (more than 1: not repeatable)")
     p.add_argument("--distribute", action="store_true",
                    help="data-parallel on all local GPUs (or CPU devices): JAX keras.distribution.DataParallel, "
                    "TensorFlow MirroredStrategy; not available on torch. --batch-size stays the global batch")

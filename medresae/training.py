@@ -225,7 +225,11 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
         loss: 'mse', 'l1', 'ssim' or 'mse_ssim'.
         learning_rate, schedule, early_stopping, resume: see `fit_run`.
         mixed_precision: train in mixed float16 (GPUs).
-        seed: makes a run repeatable on one backend.
+        seed: makes a run repeatable on one backend: the same seed gives
+            the same weights with `workers=1` (several loader threads draw
+            patches in whatever order they finish). A resumed run samples
+            from the seed again, so it is not bit-identical to an
+            uninterrupted one.
         workers: data loading workers (threads).
         distribute: train data-parallel on all local devices (JAX and
             TensorFlow; see `medresae.distribute.data_parallel`).
