@@ -8,10 +8,10 @@ import argparse
 import platform
 import sys
 
-from medresae import _cli_bench, _cli_demo, _cli_denoise, _cli_evaluate, _cli_simulate, _cli_train
+from medresae import _cli_bench, _cli_demo, _cli_denoise, _cli_evaluate, _cli_export, _cli_simulate, _cli_train
 from medresae._version import __version__
 
-_SUBCOMMANDS = (_cli_demo, _cli_train, _cli_denoise, _cli_evaluate, _cli_simulate, _cli_bench)
+_SUBCOMMANDS = (_cli_demo, _cli_train, _cli_denoise, _cli_evaluate, _cli_simulate, _cli_export, _cli_bench)
 
 
 def _backend_parent():
