@@ -44,7 +44,7 @@ def _backend_error(backend):
 def main(argv=None):
     """Runs the `medresae` command; returns its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    backend = requested_backend(argv)
+    backend = flag = requested_backend(argv)
     if backend is None:
         backend = os.environ.get("KERAS_BACKEND")
         if backend is not None and _backend_error(backend):
@@ -64,9 +64,42 @@ def main(argv=None):
                 os.environ["KERAS_BACKEND"] = backend
                 os.execv(sys.executable, [sys.executable, "-m", "medresae", *argv])
         os.environ["KERAS_BACKEND"] = backend
-    from medresae.cli import main as cli_main
-
+    try:
+        from medresae.cli import main as cli_main
+    except ImportError as err:
+        # Keras imports its backend on import: a backend that find_spec sees
+        # but that cannot be imported (a broken install, a missing jaxlib or
+        # CUDA library) surfaces here.
+        message = _import_error(flag, err)
+        if message is None:
+            raise
+        print(f"medresae: error: {message}", file=sys.stderr)
+        return 2
     return cli_main(argv)
+
+
+def _import_error(flag_backend, err):
+    """A one-line message for an ImportError caused by the Keras backend, else None."""
+    import importlib
+
+    if flag_backend is not None:
+        name, where = flag_backend, f"--backend {flag_backend}"
+    elif os.environ.get("KERAS_BACKEND") in BACKENDS:
+        name = os.environ["KERAS_BACKEND"]
+        where = f"KERAS_BACKEND={name}"
+    else:
+        return None
+    module = _EXTRAS[name]
+    try:
+        importlib.import_module(module)
+    except Exception as backend_err:  # noqa: BLE001 - any failure to import the backend
+        reason = " ".join(str(backend_err).split())[:200]
+        reason = f"{type(backend_err).__name__}: {reason}" if reason else type(backend_err).__name__
+        return (
+            f"{where}: the {module} package cannot be imported ({reason}); install or repair it with: "
+            f"pip install 'medresae[{name}]', or pick another backend with --backend"
+        )
+    return None
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Small argument parsers shared by the subcommands."""
 
 import argparse
+import contextlib
+import sys
+import warnings
 
 
 def int_tuple(text):
@@ -12,3 +15,18 @@ def int_tuple(text):
     if not 1 <= len(values) <= 3 or min(values) <= 0:
         raise argparse.ArgumentTypeError(f"expected positive ints like 64,64,8; got {text!r}")
     return values
+
+
+@contextlib.contextmanager
+def one_line_warnings():
+    """Prints the warnings raised inside as `medresae: warning: ...` lines on stderr.
+
+    For short calls that only medresae warns from (e.g. `save_volume`), so a
+    command-line user sees one line instead of Python's file:line format.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        text = " ".join(str(warning.message).split())
+        print(f"medresae: warning: {text}", file=sys.stderr, flush=True)

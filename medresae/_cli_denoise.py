@@ -2,8 +2,9 @@
 
 import os
 import time
+import zipfile
 
-from medresae._cli_common import int_tuple
+from medresae._cli_common import int_tuple, one_line_warnings
 
 
 def add_parser(sub, parent):
@@ -35,50 +36,73 @@ def add_parser(sub, parent):
 
 
 def load_model(path):
-    """Loads a .keras model with a one-line error for anything else."""
+    """Loads a .keras image-to-image model with a one-line error for anything else."""
     import keras
 
     import medresae  # noqa: F401  (registers medresae's layers)
     from medresae.errors import InputFileError, InputFileNotFoundError
+    from medresae.inference import check_model
 
     if not os.path.exists(path):
         raise InputFileNotFoundError(f"{path}: no such model file; pass a .keras file written by medresae train")
-    if not str(path).endswith(".keras"):
+    if os.path.isdir(path) or not str(path).endswith(".keras"):
         raise InputFileError(f"{path}: not a .keras model file; pass a model saved with model.save('x.keras')")
+    if not zipfile.is_zipfile(path):
+        raise InputFileError(
+            f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not, or is "
+            "truncated); pass a model saved with model.save('x.keras') or by medresae train"
+        )
     try:
-        return keras.saving.load_model(path)
+        model = keras.saving.load_model(path)
     except Exception as err:  # zip errors, unknown layers, bad configs
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
         raise InputFileError(f"{path}: cannot load this Keras model ({reason})") from None
+    try:
+        check_model(model)
+    except ValueError as err:
+        raise InputFileError(f"{path}: {err}") from None
+    return model
 
 
 def _load(args):
-    if args.preset:
-        from medresae.presets import load_preset
+    from medresae.errors import InputFileError
 
+    if args.preset:
+        from medresae.presets import PRESETS, load_preset
+
+        if args.preset not in PRESETS:
+            raise InputFileError(f"--preset {args.preset!r}: unknown preset; choose one of {', '.join(PRESETS)}")
         return load_preset(args.preset)
     return load_model(args.model)
 
 
 def _jobs(args):
-    from medresae.errors import InputFileError
-    from medresae.io import is_nifti_path, list_nifti
+    """(input, output) pairs; checks what can be checked before a model is loaded."""
+    from medresae.errors import InputFileError, InputFileNotFoundError
+    from medresae.io import _check_output_path, is_nifti_path, list_nifti
 
     if os.path.isdir(args.input):
         files = list_nifti(args.input)
         if files:
-            if is_nifti_path(args.output):
+            if is_nifti_path(args.output) or (os.path.exists(args.output) and not os.path.isdir(args.output)):
                 raise InputFileError(f"{args.output}: IN is a folder of NIfTI files, so OUT must be a folder")
-            os.makedirs(args.output, exist_ok=True)
-            return [(f, os.path.join(args.output, os.path.basename(f))) for f in files]
+            parent = os.path.dirname(os.path.abspath(args.output))
+            if not os.path.isdir(parent):
+                raise InputFileError(f"{args.output}: folder {parent} does not exist; create it first")
+            jobs = [(f, os.path.join(args.output, os.path.basename(f))) for f in files]
+            if os.path.isdir(args.output):
+                for source, target in jobs:
+                    _check_output_path(target, None, args.overwrite, dtype=args.dtype, source=source)
+            return jobs
+    elif not os.path.exists(args.input):
+        raise InputFileNotFoundError(f"{args.input}: no such file or folder; check the path")
+    _check_output_path(args.output, None, args.overwrite, dtype=args.dtype, source=args.input)
     return [(args.input, args.output)]
 
 
 def run(args):
     from medresae.errors import InputFileError
-    from medresae.inference import denoise
-    from medresae.io import _check_output_path, load_volume, save_volume
-    from medresae.performance import slow_path_message
+    from medresae.io import load_volume
 
     if not args.adapt and (args.noise_sigma is not None or args.adapt_steps != 300):
         raise InputFileError("--adapt-steps and --noise-sigma only apply with --adapt; add --adapt")
@@ -86,8 +110,39 @@ def run(args):
         raise InputFileError(f"--adapt-steps must be >= 1. Received: {args.adapt_steps}")
     if args.noise_sigma is not None and not args.noise_sigma > 0:
         raise InputFileError(f"--noise-sigma must be > 0. Received: {args.noise_sigma}")
+    if not 0.0 <= args.overlap < 1.0:
+        raise InputFileError(f"--overlap must be in [0, 1). Received: {args.overlap}")
+    if args.batch_size < 1:
+        raise InputFileError(f"--batch-size must be >= 1. Received: {args.batch_size}")
     jobs = _jobs(args)
+    # A bad first input fails now, before a model is loaded.
+    first = load_volume(jobs[0][0])
     model = _load(args)
+    if args.tile is not None:
+        from medresae.inference import check_model
+
+        try:
+            check_model(model, tile=args.tile)
+        except ValueError as err:
+            raise InputFileError(f"--tile {','.join(map(str, args.tile))}: {err}") from None
+    out_dir = args.output if len(jobs) > 1 or jobs[0][1] != args.output else None
+    created = out_dir is not None and not os.path.isdir(out_dir)
+    if created:
+        os.makedirs(out_dir)
+    try:
+        return _denoise_all(args, jobs, model, first)
+    except BaseException:
+        if created and not os.listdir(out_dir):
+            os.rmdir(out_dir)  # an output folder made by this run and left empty
+        raise
+
+
+def _denoise_all(args, jobs, model, first):
+    from medresae.errors import InputFileError
+    from medresae.inference import denoise
+    from medresae.io import _check_output_path, load_volume, save_volume
+    from medresae.performance import slow_path_message
+
     pretrained = model.get_weights() if args.adapt else None
     slow = slow_path_message(getattr(model, "spatial_dims", 3))
     if slow:
@@ -95,11 +150,12 @@ def run(args):
     normalize = args.normalize
     if normalize == "auto":
         normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")
-    for source, target in jobs:
+    for i, (source, target) in enumerate(jobs):
         start = time.perf_counter()
-        volume = load_volume(source)
+        volume = first if i == 0 else load_volume(source)
+        first = None  # free the first volume once it is done
         # Fail before the long computation, not after it.
-        _check_output_path(target, volume, args.overwrite)
+        _check_output_path(target, volume, args.overwrite, dtype=args.dtype)
         if args.adapt:
             from medresae.adaptation import adapt
 
@@ -109,8 +165,13 @@ def run(args):
             print(f"noise sigma {info['noise_sigma']:.4g}; check loss {info['check_loss_start']:.4g} -> "
                   f"{info['check_loss_best']:.4g}: kept the {info['kept']} model")
         print(f"denoising {source} ({'x'.join(map(str, volume.spatial_shape))})", flush=True)
-        result = denoise(model, volume.array, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
-                         tta=args.tta, normalize=None if normalize == "none" else normalize, progress=True)
-        save_volume(target, result, like=volume, dtype=args.dtype, overwrite=args.overwrite)
+        try:
+            result = denoise(model, volume.array, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
+                             tta=args.tta, normalize=None if normalize == "none" else normalize, progress=True)
+        except ValueError as err:
+            # The volume does not fit the model (channels, size): name the file.
+            raise InputFileError(f"{source}: {' '.join(str(err).split())}") from None
+        with one_line_warnings():
+            save_volume(target, result, like=volume, dtype=args.dtype, overwrite=args.overwrite)
         print(f"wrote {target} ({'x'.join(map(str, volume.spatial_shape))}, {time.perf_counter() - start:.1f} s)")
     return 0

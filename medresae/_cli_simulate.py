@@ -76,12 +76,15 @@ def run(args):
     except ValueError as err:
         raise InputFileError(f"--noise {args.noise!r}: {err}") from None
     volume = load_volume(args.input)
-    _check_output_path(args.output, volume, args.overwrite)
+    _check_output_path(args.output, volume, args.overwrite, dtype=args.dtype)
     array = volume.array[..., 0] if volume.array.shape[-1] == 1 else volume.array
     if spec.model == "ct" and float(array.min()) > -500.0:
         print(f"warning: {args.input} does not look like CT in HU (minimum {float(array.min()):.0f}); "
               "low-dose CT noise assumes HU (air = -1000)")
     noisy, level = simulate_volume(array, spec, volume.voxel_sizes, seed=args.seed)
-    save_volume(args.output, noisy, like=volume, dtype=args.dtype, overwrite=args.overwrite)
+    from medresae._cli_common import one_line_warnings
+
+    with one_line_warnings():
+        save_volume(args.output, noisy, like=volume, dtype=args.dtype, overwrite=args.overwrite)
     print(f"wrote {args.output} ({spec.model} noise, level {level:g}, seed {args.seed})")
     return 0

@@ -1,4 +1,4 @@
-"""Exceptions raised for problems with the user's files (standard library only).
+"""Exceptions (and one warning) for problems with the user's files (standard library only).
 
 Every message is one line that names the file (and the argument, where one
 is involved), says what is wrong and what to do, so a command-line user can
@@ -46,5 +46,19 @@ class OutputExistsError(InputFileError, FileExistsError):
     Example:
 
     >>> isinstance(OutputExistsError("out.nii.gz: exists"), InputFileError)
+    True
+    """
+
+
+class ClippedValuesWarning(UserWarning):
+    """Values were clipped to fit the integer dtype of an output file.
+
+    Issued by `medresae.io.save_volume` (e.g. ``denoise --dtype input`` on
+    an int16 or uint8 scan) with a one-line message that names the file,
+    the number of clipped voxels and the dtype's range.
+
+    Example:
+
+    >>> issubclass(ClippedValuesWarning, UserWarning)
     True
     """

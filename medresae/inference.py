@@ -119,6 +119,12 @@ def _round_up(size, divisor):
     return -(-size // divisor) * divisor
 
 
+_NOT_IMAGE_MODEL = (
+    "`model` must be an image-to-image model with one input and one output of shape "
+    "(batch, X, Y[, Z], channels) (2 or 3 spatial dims), such as a medresae ResUNet; {what}"
+)
+
+
 def _model_spec(model):
     """(spatial_dims or None, divisor or None, in_channels or None, fixed spatial size or None)."""
     divisor = getattr(model, "spatial_divisor", None)
@@ -128,7 +134,22 @@ def _model_spec(model):
         shape = None
     if isinstance(shape, list) and len(shape) == 1:
         shape = shape[0]
-    if not isinstance(shape, tuple) or len(shape) not in (4, 5):
+    if isinstance(shape, list) or (isinstance(shape, tuple) and len(shape) not in (4, 5)):
+        # A known input that is not one (batch, X, Y[, Z], channels) tensor:
+        # e.g. a Dense classifier. Say so now, not deep inside predict.
+        raise ValueError(_NOT_IMAGE_MODEL.format(what=f"its input shape is {shape}"))
+    if isinstance(shape, tuple):
+        try:
+            out_shape = model.output_shape
+        except Exception:  # noqa: BLE001 - nothing known about the output
+            out_shape = None
+        if isinstance(out_shape, list) and len(out_shape) == 1:
+            out_shape = out_shape[0]
+        if isinstance(out_shape, list) or (isinstance(out_shape, tuple) and len(out_shape) != len(shape)):
+            raise ValueError(
+                _NOT_IMAGE_MODEL.format(what=f"it maps input shape {shape} to output shape {out_shape}")
+            )
+    if not isinstance(shape, tuple):
         shape = None
     dims = len(divisor) if divisor else (len(shape) - 2 if shape else None)
     if shape is not None and len(shape) - 2 != dims:
@@ -138,7 +159,7 @@ def _model_spec(model):
     return dims, (tuple(divisor) if divisor else None), in_channels, fixed
 
 
-def _check_volume(volume, dims, in_channels):
+def _check_volume(volume, dims, in_channels, divisor=None):
     if volume.dtype.kind not in "biuf" or volume.ndim not in (3, 4) or 0 in volume.shape:
         raise ValueError(
             "`volume` must be a real array of shape (*spatial, channels) with 2 or 3 "
@@ -152,8 +173,18 @@ def _check_volume(volume, dims, in_channels):
     if in_channels is not None and volume.shape[-1] != in_channels:
         raise ValueError(
             f"`volume` has {volume.shape[-1]} channel(s) but the model expects {in_channels} "
-            f"(channels last). Received: volume.shape={volume.shape}"
+            f"(channels last); pass a volume with {in_channels} channel(s) or a model trained on "
+            f"{volume.shape[-1]}. Received: volume.shape={volume.shape}"
         )
+    if dims is not None and divisor is not None:
+        for axis, (size, div) in enumerate(zip(volume.shape[:dims], divisor)):
+            if size < div:
+                raise ValueError(
+                    f"`volume` has {size} voxel(s) on axis {axis}, fewer than the model's spatial_divisor "
+                    f"{divisor} asks for there ({div}), so the model would see mostly padding; use a "
+                    "larger volume or a model that down-samples that axis less. "
+                    f"Received: volume.shape={volume.shape}"
+                )
     if volume.dtype.kind == "f" and not np.isfinite(volume).all():
         bad = int(np.size(volume) - np.count_nonzero(np.isfinite(volume)))
         raise ValueError(
@@ -178,15 +209,46 @@ def _resolve_tile(tile, sizes, divisor, fixed):
         tile = tuple(tile[:-1])
     tile = standardize_tuple(tile, n, "tile")
     if any(t % d for t, d in zip(tile, divisor)):
+        nearest = tuple(_round_up(t, d) for t, d in zip(tile, divisor))
         raise ValueError(
             f"`tile` must be a multiple of the model's spatial_divisor {divisor} on every axis "
-            f"(and at least that). Received: tile={tile}"
+            f"(and at least that), e.g. tile={nearest}. Received: tile={tile}"
         )
     if any(f is not None and t != f for t, f in zip(tile, fixed)):
         raise ValueError(f"`tile` must equal the model's fixed input size {fixed}. Received: tile={tile}")
     return tuple(
         t if f is not None else min(t, _round_up(s, d)) for t, s, d, f in zip(tile, sizes, divisor, fixed)
     )
+
+
+def check_model(model, tile=None):
+    """Checks that `denoise` can run `model`, and with `tile`, before any data is read.
+
+    `denoise` makes the same checks; calling this first lets a program fail
+    fast, e.g. before loading a large volume.
+
+    Args:
+        model: see `denoise`.
+        tile: None, or a tile size as `denoise` takes it.
+
+    Raises:
+        ValueError: `model` is a Keras model whose input or output is not
+            one ``(batch, X, Y[, Z], channels)`` tensor (e.g. a Dense
+            classifier), or `tile` is not a multiple of its
+            `spatial_divisor` or differs from its fixed input size.
+
+    Example:
+
+    >>> check_model(keras.Sequential([keras.Input((None, None, 1)), keras.layers.Identity()]), tile=64)
+    >>> check_model(keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: `model` must be an image-to-image model ... its input shape is (None, 10)
+    """
+    dims, divisor, _, fixed = _model_spec(model)
+    if tile is not None and dims is not None:
+        divisor = standardize_tuple(divisor or 1, dims, "spatial_divisor")
+        _resolve_tile(tile, divisor, divisor, fixed or (None,) * dims)
 
 
 def _chunks(length, row_voxels):
@@ -285,8 +347,12 @@ def denoise(
         output channels, in the input's units.
 
     Raises:
-        ValueError: on a volume of the wrong rank, channel count, or with
-            NaN/inf values; a `tile` that is not a multiple of the model's
+        ValueError: on a Keras model that is not image-to-image (see
+            `check_model`); a volume of the wrong rank or channel count, with
+            NaN/inf values, or smaller than the model's `spatial_divisor` on
+            an axis (the model would see mostly padding; a volume smaller
+            than the receptive field but not than the divisor is fine); a
+            `tile` that is not a multiple of the model's
             `spatial_divisor`; `overlap` outside [0, 1); `batch_size` < 1;
             an unknown `normalize` or `dtype`; a model output whose spatial
             shape differs from its input's.
@@ -322,7 +388,7 @@ def denoise(
 
     volume = np.asarray(volume)
     dims, divisor, in_channels, fixed = _model_spec(model)
-    _check_volume(volume, dims, in_channels)
+    _check_volume(volume, dims, in_channels, divisor)
     vol_dims = volume.ndim - 1
     dims = dims or vol_dims
     slicewise = dims == 2 and vol_dims == 3

@@ -17,6 +17,7 @@ imported only when a DICOM folder is read.
 
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import nibabel as nib
@@ -24,7 +25,7 @@ import numpy as np
 from nibabel.orientations import aff2axcodes
 
 from medresae._atomic import write_atomically
-from medresae.errors import InputFileError, InputFileNotFoundError, OutputExistsError
+from medresae.errors import ClippedValuesWarning, InputFileError, InputFileNotFoundError, OutputExistsError
 
 _NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _READABLE = ".nii, .nii.gz, or a folder holding one DICOM series"
@@ -226,6 +227,11 @@ def _load_nifti(path):
         header = image.header.copy()
         affine = np.asarray(image.affine, dtype=np.float64)
         source_dtype = np.dtype(image.get_data_dtype())
+        # nibabel moves scl_slope/scl_inter from the header into the data
+        # proxy; put them back in our copy so dtype='input' can reuse them.
+        slope, inter = float(image.dataobj.slope), float(image.dataobj.inter)
+        if (slope, inter) != (1.0, 0.0) and np.isfinite([slope, inter]).all() and slope != 0:
+            header.set_slope_inter(slope, inter)
     except Exception as err:
         raise InputFileError(
             f"{path}: not a readable NIfTI image ({_reason(err)}); check that it is "
@@ -341,14 +347,14 @@ def _check_values(array, path):
         n_nan = int(np.count_nonzero(np.isnan(array)))
         raise InputFileError(
             f"{path}: {n_bad} of {array.size} voxels are NaN or infinite ({n_nan} NaN, "
-            f"{n_bad - n_nan} inf); fix or mask them, or pass check_values=False"
+            f"{n_bad - n_nan} inf); fix or mask them first (in Python, check_values=False skips this check)"
         )
     low, high = float(array.min()), float(array.max())
     if low == high:
         what = "empty (all voxels are 0)" if low == 0 else f"constant (all voxels are {low:g})"
         raise InputFileError(
-            f"{path}: the volume is {what}; check that this is the right file, or "
-            "pass check_values=False"
+            f"{path}: the volume is {what}; check that this is the right file (in Python, "
+            "check_values=False skips this check)"
         )
 
 
@@ -373,14 +379,21 @@ def save_volume(path, array, like=None, dtype="float32", overwrite=False):
             is written as a 3D volume.
         like: a `Volume` (from `load_volume`) whose affine and header to
             keep; its spatial shape must match `array`'s.
-        dtype: ``"float32"``; ``"input"``: `like`'s on-disk dtype (values
-            rounded and clipped to its range, written unscaled); or another
-            NIfTI-compatible NumPy dtype name.
+        dtype: ``"float32"``; ``"input"``: `like`'s on-disk dtype, with
+            its scl_slope/scl_inter when that dtype is an integer stored
+            scaled (values rounded and clipped to what it can hold, with a
+            `ClippedValuesWarning` that counts the clipped voxels); or
+            another NIfTI-compatible NumPy dtype name (integers rounded,
+            clipped with the same warning, written unscaled).
         overwrite: replace an existing `path`. The input file of `like` is
             never replaced.
 
     Returns:
         `path`, as a string.
+
+    Warns:
+        ClippedValuesWarning: an integer `dtype` cannot hold some values;
+            they were clipped to its range.
 
     Raises:
         InputFileError: bad suffix, `array` shape or NaN/inf values, bad
@@ -406,14 +419,30 @@ def save_volume(path, array, like=None, dtype="float32", overwrite=False):
         )
     out_dtype = _output_dtype(dtype, like, path)
     _check_output_path(path, like, overwrite)
-    data = _prepare_array(array, like, out_dtype, path)
-    image = _nifti_image(data, like, out_dtype)
+    scaling = _input_scaling(like) if _is_input(dtype) and out_dtype.kind in "iu" else (1.0, 0.0)
+    data = _prepare_array(array, like, out_dtype, path, scaling)
+    image = _nifti_image(data, like, out_dtype, scaling)
     _write_atomically(image, path, overwrite)
     return path
 
 
+def _is_input(dtype):
+    return isinstance(dtype, str) and dtype == "input"
+
+
+def _input_scaling(like):
+    """(slope, intercept) of `like`'s integer data on disk; (1, 0) if unscaled."""
+    header = getattr(like, "header", None)
+    if not isinstance(header, nib.Nifti1Header):
+        return 1.0, 0.0
+    slope, inter = header.get_slope_inter()
+    slope = 1.0 if slope is None or not np.isfinite(slope) or slope == 0 else float(slope)
+    inter = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
+    return slope, inter
+
+
 def _output_dtype(dtype, like, path):
-    if isinstance(dtype, str) and dtype == "input":
+    if _is_input(dtype):
         if like is None:
             raise InputFileError(
                 f"{path}: dtype='input' needs `like` (the volume whose on-disk dtype "
@@ -445,13 +474,27 @@ def _same_file(a, b):
         return False
 
 
-def _check_output_path(path, like, overwrite):
+def _check_output_path(path, like, overwrite, dtype=None, source=None):
+    """Raises InputFileError if `save_volume(path, ..., like, dtype, overwrite)`
+    would fail for a reason known before any data is computed.
+
+    `source` is the input path when `like` is not loaded yet; `dtype` None
+    skips the dtype check.
+    """
+    path = os.fspath(path)
+    if not is_nifti_path(path):
+        raise InputFileError(
+            f"{path}: unsupported output type; medresae writes .nii or .nii.gz files"
+        )
+    if dtype is not None and (like is not None or not _is_input(dtype)):
+        _output_dtype(dtype, like, path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise InputFileError(f"{path}: folder {folder} does not exist; create it first")
-    if like is not None and _same_file(path, like.path):
+    source = like.path if like is not None else source
+    if source is not None and _same_file(path, os.fspath(source)):
         raise InputFileError(
-            f"{path}: would overwrite the input {like.path}; write to a different file"
+            f"{path}: would overwrite the input {source}; write to a different file"
         )
     if os.path.isdir(path):
         raise InputFileError(f"{path}: is a folder; give a .nii or .nii.gz file name")
@@ -466,8 +509,13 @@ def _check_output_path(path, like, overwrite):
         )
 
 
-def _prepare_array(array, like, out_dtype, path):
-    """`array` checked, squeezed to what goes on disk and cast to `out_dtype`."""
+def _prepare_array(array, like, out_dtype, path, scaling=(1.0, 0.0)):
+    """`array` checked, squeezed to what goes on disk and cast to `out_dtype`.
+
+    Integer output is ``rint((array - inter) / slope)`` for ``scaling =
+    (slope, inter)``, clipped to the dtype's range with a
+    `ClippedValuesWarning` when values fall outside it.
+    """
     data = np.asarray(array)
     if data.dtype.kind not in "biuf":
         raise InputFileError(
@@ -502,17 +550,34 @@ def _prepare_array(array, like, out_dtype, path):
                 "dtype='float64'"
             )
         return out
-    if data.dtype.kind in "biu" and np.can_cast(data.dtype, out_dtype):
+    slope, inter = scaling
+    if data.dtype.kind in "biu" and np.can_cast(data.dtype, out_dtype) and scaling == (1.0, 0.0):
         return data.astype(out_dtype)
     info = np.iinfo(out_dtype)
     # float64 rounds 2**63 - 1 up to 2**63, which would wrap: step inside.
     low, high = float(info.min), float(info.max)
     if high > info.max:
         high = np.nextafter(high, 0.0)
-    return np.clip(np.rint(data.astype(np.float64)), low, high).astype(out_dtype)
+    raw = data.astype(np.float64)
+    if scaling != (1.0, 0.0):
+        raw = (raw - inter) / slope
+    raw = np.rint(raw, out=raw)
+    n_out = int(np.count_nonzero(raw < low)) + int(np.count_nonzero(raw > high))
+    if n_out:
+        stored = sorted((inter + slope * info.min, inter + slope * info.max))
+        scaled = "" if scaling == (1.0, 0.0) else f" with the input's scaling (slope {slope:.6g}, inter {inter:.6g})"
+        warnings.warn(
+            f"{path}: {n_out} of {data.size} voxels (values from {float(data.min()):.6g} to "
+            f"{float(data.max()):.6g}) lie outside the range {stored[0]:.6g} to {stored[1]:.6g} that "
+            f"{out_dtype}{scaled} can hold and were clipped to it; write float32 "
+            "(dtype='float32', --dtype float32) to keep them",
+            ClippedValuesWarning,
+            stacklevel=3,
+        )
+    return np.clip(raw, low, high, out=raw).astype(out_dtype)
 
 
-def _nifti_image(data, like, out_dtype):
+def _nifti_image(data, like, out_dtype, scaling=(1.0, 0.0)):
     header = None if like is None else like.header
     if isinstance(header, nib.Nifti1Header):
         image_class = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
@@ -537,9 +602,10 @@ def _nifti_image(data, like, out_dtype):
             hdr.set_qform(affine, "scanner")
             hdr.set_xyzt_units("mm")
     hdr.set_data_dtype(out_dtype)
-    # Explicit slope 1 / intercept 0 (not NaN) makes nibabel write the array
-    # as given, without computing a scaling of its own.
-    hdr.set_slope_inter(1.0, 0.0)
+    # An explicit slope / intercept (1 and 0 unless the input's integer
+    # scaling is reused; never NaN) makes nibabel write the array as given,
+    # without computing a scaling of its own.
+    hdr.set_slope_inter(*scaling)
     return image
 
 

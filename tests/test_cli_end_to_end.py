@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -113,57 +112,4 @@ def test_model_trained_here_denoises_the_same_on_another_backend(trained, tmp_pa
     assert np.max(np.abs(a - b)) <= 1e-4 * (a.max() - a.min())
 
 
-def _error(argv, capsys):
-    code = medresae_cli.main(argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert err.startswith("medresae: error:") and "\n" not in err, err
-    return err
-
-
-def test_bad_inputs_fail_with_one_line_and_write_nothing(trained, tmp_path, capsys):
-    noisy = trained["noisy"]
-    before = open(noisy, "rb").read()
-    out = tmp_path / "out.nii.gz"
-    fake = tmp_path / "fake.keras"
-    fake.write_text("not a model")
-    assert "fake.keras" in _error(["denoise", noisy, "-o", str(out), "--model", str(fake)], capsys)
-    two = tmp_path / "two.keras"
-    from medresae.models import ResUNet
-
-    ResUNet(spatial_dims=3, in_channels=2, filters=(4, 8), n_blocks=1).save(str(two))
-    assert "channel" in _error(["denoise", noisy, "-o", str(out), "--model", str(two)], capsys)
-    assert "tile" in _error(["denoise", noisy, "-o", str(out), "--model", trained["model"], "--tile", "3,3,1"],
-                            capsys)
-    assert "does not exist" in _error(
-        ["denoise", noisy, "-o", str(tmp_path / "missing" / "o.nii.gz"), "--model", trained["model"]], capsys)
-    assert "overwrite the input" in _error(["denoise", noisy, "-o", noisy, "--model", trained["model"]], capsys)
-    assert "foo" in _error(["train", "--clean", str(trained["clean_dir"]), "--out", str(tmp_path / "r"),
-                            "--noise", "foo:1"], capsys)
-    assert not out.exists() and not (tmp_path / "r" / "model.keras").exists()
-    assert open(noisy, "rb").read() == before
-
-
-def test_ctrl_c_during_denoise_writes_nothing(trained, tmp_path):
-    big = tmp_path / "big.nii.gz"
-    nib.save(nib.Nifti1Image(np.random.default_rng(0).uniform(size=(96, 96, 32)).astype("float32"), np.eye(4)),
-             str(big))
-    out = tmp_path / "out.nii.gz"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys, medresae_cli; sys.exit(medresae_cli.main(sys.argv[1:]))",
-         "denoise", str(big), "-o", str(out), "--model", trained["model"], "--tta", "--overlap", "0.75",
-         "--tile", "16,16,4", "--batch-size", "1"],
-        env=dict(os.environ, KERAS_BACKEND=BACKEND), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-        # A test run started in the background (`cmd &`) inherits SIGINT ignored, and Python keeps
-        # an ignored SIGINT ignored: give the child the default, as a terminal would.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    for line in proc.stdout:
-        if line.startswith("denoising"):
-            break
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 130, err[-2000:]
-    assert "interrupted" in err
-    assert not out.exists() and not [f for f in os.listdir(tmp_path) if f.startswith(".")]
+# Bad inputs (one-line errors, nothing written) and Ctrl-C during denoise: tests/test_bad_inputs.py.

@@ -1,0 +1,381 @@
+"""Bad inputs: each fails with one line that names the problem, and nothing is written or touched.
+
+Most cases run `medresae_cli.main` in this process; the ones that need a
+fresh process (a broken backend, a full disk, Ctrl-C, two writers) run the
+real command in subprocesses. A tiny untrained ResUNet stands in for a
+trained model: with its zero-initialised head it is the identity.
+"""
+
+import fnmatch
+import os
+import signal
+import subprocess
+import sys
+
+import keras
+import nibabel as nib
+import numpy as np
+import pytest
+from conftest import BACKEND
+from helpers import REPO
+
+import medresae_cli
+from medresae.errors import ClippedValuesWarning, InputFileError
+from medresae.inference import denoise
+from medresae.io import load_volume, save_volume
+from medresae.models import ResUNet
+
+MAIN = "import sys, medresae_cli; sys.exit(medresae_cli.main(sys.argv[1:]))"
+CLI = [sys.executable, "-c", MAIN]
+# Set up in the child itself, not in a preexec_fn (forking a multithreaded JAX or
+# TensorFlow process and running Python before exec can deadlock).
+FULL_DISK = (  # a write past 64 KiB fails with EFBIG (SIGXFSZ ignored) as on a full disk
+    "import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY)); "
+)
+# A test run started in the background (`cmd &`) hands its children SIGINT ignored, and
+# Python keeps an ignored SIGINT ignored: restore Python's handler, as a terminal would.
+CTRL_C = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+ENV = dict(os.environ, KERAS_BACKEND=BACKEND, PYTHONWARNINGS="ignore", TF_CPP_MIN_LOG_LEVEL="2")
+AFFINE = np.array([[0.9, 0.1, 0.0, -90.0], [-0.1, 0.9, 0.0, 60.0], [0.0, 0.0, 3.0, -40.0], [0, 0, 0, 1]])
+
+
+def _nifti(path, array, dtype=None):
+    image = nib.Nifti1Image(array, AFFINE)
+    if dtype is not None:
+        image.header.set_data_dtype(dtype)
+    nib.save(image, str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    """Input files and models shared by every case (never to be modified)."""
+    d = tmp_path_factory.mktemp("bad_inputs")
+    rng = np.random.default_rng(0)
+    k = {"dir": d}
+    k["good"] = _nifti(d / "good.nii.gz", rng.uniform(10, 100, (16, 16, 4)).astype("float32"))
+    raw = open(k["good"], "rb").read()
+    (d / "truncated.nii.gz").write_bytes(raw[: len(raw) // 2])
+    (d / "text.nii.gz").write_text("this is not an image\n")
+    (d / "notes.txt").write_text("notes\n")
+    _nifti(d / "five_d.nii.gz", rng.uniform(size=(8, 8, 4, 2, 3)).astype("float32"))
+    nan = rng.uniform(size=(16, 16, 4)).astype("float32")
+    nan[1, 2, 3] = np.nan
+    _nifti(d / "nan.nii.gz", nan)
+    inf = rng.uniform(size=(16, 16, 4)).astype("float32")
+    inf[0, 0, 0], inf[5, 5, 1] = np.inf, -np.inf
+    _nifti(d / "inf.nii.gz", inf)
+    _nifti(d / "zeros.nii.gz", np.zeros((16, 16, 4), "float32"))
+    _nifti(d / "thin.nii.gz", rng.uniform(size=(1, 16, 4)).astype("float32"))
+    _nifti(d / "two_channels.nii.gz", rng.uniform(size=(16, 16, 4, 2)).astype("float32"))
+    (d / "folder").mkdir()
+    _nifti(d / "folder" / "a.nii.gz", rng.uniform(size=(8, 8, 2)).astype("float32"))
+
+    k["model"] = str(d / "model.keras")
+    ResUNet(spatial_dims=3, filters=(4, 8), n_blocks=1, strides=(2, 2, 1)).save(k["model"])
+    keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)]).save(str(d / "dense.keras"))
+    # An image-to-image model of any Keras layers is fine: y = 1.5 x + 0.25 in model units.
+    scale = keras.Sequential([keras.Input((None, None, None, 1)), keras.layers.Rescaling(1.5, offset=0.25)])
+    scale.save(str(d / "scale.keras"))
+    (d / "garbage.keras").write_bytes(b"PK\x03\x04 not a zip archive")
+    (d / "weights.txt").write_text("not a model\n")
+    return k
+
+
+def _snapshot(folder):
+    """{relative path: (bytes, mtime_ns)} of every file under `folder`."""
+    files = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            files[os.path.relpath(path, folder)] = (open(path, "rb").read(), os.stat(path).st_mtime_ns)
+    return files
+
+
+def _temp_files(*folders):
+    return [os.path.join(root, n) for f in folders for root, _, names in os.walk(f)
+            for n in names if fnmatch.fnmatch(n, ".*.tmp*")]
+
+
+def _one_line(text):
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, text[-3000:]
+    return lines[0]
+
+
+def _medresae_line(stderr):
+    """The one `medresae: ...` line of a child's stderr (backend libraries may log more)."""
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("medresae:")]
+    assert len(lines) == 1, stderr[-3000:]
+    return lines[0]
+
+
+def _error(argv, capsys):
+    code = medresae_cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2, err[-3000:]
+    line = _one_line(err)
+    assert line.startswith("medresae: error: "), line
+    return line
+
+
+def _run(argv, env=None, prelude=""):
+    return subprocess.run([sys.executable, "-c", prelude + MAIN, *map(str, argv)], env=dict(ENV, **(env or {})),
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def _dn(k, name, out, *extra, model=None):
+    """`denoise DIR/name -o out --model MODEL ...` (`name` may be an absolute path)."""
+    return ["denoise", k["dir"] / name, "-o", out, "--model", model or k["model"], *extra]
+
+
+# Each case: id, argv from (kit, output folder), substrings of the message. The message
+# must also name the file or argument at fault (the first substring, in most cases).
+CASES = [
+    ("missing input", lambda k, o: _dn(k, "nope.nii.gz", o / "x.nii.gz"),
+     ["nope.nii.gz: no such file or folder"]),
+    ("not an image", lambda k, o: _dn(k, "text.nii.gz", o / "x.nii.gz"),
+     ["text.nii.gz: not a readable NIfTI image"]),
+    ("not a NIfTI file name", lambda k, o: _dn(k, "notes.txt", o / "x.nii.gz"),
+     ["notes.txt: unsupported file type", ".nii.gz"]),
+    ("truncated .nii.gz", lambda k, o: _dn(k, "truncated.nii.gz", o / "x.nii.gz"),
+     ["truncated.nii.gz: the image data is truncated or corrupt"]),
+    ("5-D image", lambda k, o: _dn(k, "five_d.nii.gz", o / "x.nii.gz"),
+     ["five_d.nii.gz: 5-D image (shape (8, 8, 4, 2, 3))"]),
+    ("NaN voxel", lambda k, o: _dn(k, "nan.nii.gz", o / "x.nii.gz"),
+     ["nan.nii.gz: 1 of 1024 voxels are NaN or infinite (1 NaN, 0 inf)"]),
+    ("inf voxels", lambda k, o: _dn(k, "inf.nii.gz", o / "x.nii.gz"),
+     ["inf.nii.gz: 2 of 1024 voxels are NaN or infinite (0 NaN, 2 inf)"]),
+    ("all-zero volume", lambda k, o: _dn(k, "zeros.nii.gz", o / "x.nii.gz"),
+     ["zeros.nii.gz: the volume is empty (all voxels are 0)"]),
+    ("volume smaller than the spatial divisor", lambda k, o: _dn(k, "thin.nii.gz", o / "x.nii.gz"),
+     ["thin.nii.gz: `volume` has 1 voxel(s) on axis 0", "spatial_divisor (2, 2, 1)"]),
+    ("tile smaller than the spatial divisor", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--tile", "1,1,1"),
+     ["--tile 1,1,1: ", "multiple of the model's spatial_divisor (2, 2, 1)", "e.g. tile=(2, 2, 1)"]),
+    ("tile not a multiple of the divisor",
+     lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--tile", "3,3,1"), ["--tile 3,3,1: ", "tile=(4, 4, 1)"]),
+    ("wrong channel count", lambda k, o: _dn(k, "two_channels.nii.gz", o / "x.nii.gz"),
+     ["two_channels.nii.gz: `volume` has 2 channel(s) but the model expects 1"]),
+    ("missing model", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", model=k["dir"] / "nope.keras"),
+     ["nope.keras: no such model file"]),
+    ("model without .keras suffix",
+     lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", model=k["dir"] / "weights.txt"),
+     ["weights.txt: not a .keras model file"]),
+    ("not a Keras file", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", model=k["dir"] / "garbage.keras"),
+     ["garbage.keras: not a Keras model file", "zip archive"]),
+    ("foreign Keras model (Dense)",
+     lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", model=k["dir"] / "dense.keras"),
+     ["dense.keras: `model` must be an image-to-image model", "its input shape is (None, 10)"]),
+    ("output in a missing folder", lambda k, o: _dn(k, "good.nii.gz", o / "missing" / "x.nii.gz"),
+     ["x.nii.gz: folder ", "missing does not exist; create it first"]),
+    ("output equals input", lambda k, o: _dn(k, "good.nii.gz", k["good"]),
+     ["good.nii.gz: would overwrite the input"]),
+    ("output exists", lambda k, o: _dn(k, "good.nii.gz", o / "old.nii.gz"),
+     ["old.nii.gz: file exists", "--overwrite"]),
+    ("output not NIfTI", lambda k, o: _dn(k, "good.nii.gz", o / "x.txt"),
+     ["x.txt: unsupported output type"]),
+    ("output dtype not real", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--dtype", "complex64"),
+     ["x.nii.gz: `dtype` must be", "dtype='complex64'"]),
+    ("overlap out of range", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--overlap", "1"),
+     ["--overlap must be in [0, 1). Received: 1.0"]),
+    ("folder in, file out", lambda k, o: _dn(k, "folder", o / "x.nii.gz"),
+     ["x.nii.gz: IN is a folder of NIfTI files, so OUT must be a folder"]),
+    ("folder in, bad model: no output folder made",
+     lambda k, o: _dn(k, "folder", o / "new", model=k["dir"] / "dense.keras"), ["dense.keras: "]),
+    ("unknown preset", lambda k, o: ["denoise", k["good"], "-o", o / "x.nii.gz", "--preset", "mri-brain"],
+     ["--preset 'mri-brain': unknown preset; choose one of brain-mr, ct"]),
+    ("unknown noise spec", lambda k, o: ["simulate", k["good"], "-o", o / "x.nii.gz", "--noise", "foo:1"],
+     ["--noise 'foo:1': ", "unknown model 'foo'", "rician:0.05"]),
+    ("unknown noise spec (train)",
+     lambda k, o: ["train", "--clean", k["dir"] / "folder", "--out", o / "run", "--noise", "foo:1"],
+     ["'foo:1'", "unknown model 'foo'"]),
+    ("bad noise level", lambda k, o: ["simulate", k["good"], "-o", o / "x.nii.gz", "--noise", "rician:-1"],
+     ["--noise 'rician:-1': ", "bad level '-1'"]),
+]
+
+
+@pytest.mark.parametrize("argv, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_fails_with_one_line_and_touches_nothing(kit, tmp_path, capsys, argv, expected):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.nii.gz").write_bytes(b"an existing output")
+    before, out_before = _snapshot(kit["dir"]), _snapshot(out)
+    line = _error(argv(kit, out), capsys)
+    for text in expected:
+        assert text in line, line
+    assert _snapshot(kit["dir"]) == before  # inputs: same bytes, same mtime, nothing added
+    assert _snapshot(out) == out_before and sorted(os.listdir(out)) == ["old.nii.gz"]
+    assert not _temp_files(kit["dir"], out)
+
+
+def test_output_in_a_read_only_folder(kit, tmp_path, capsys):
+    out = tmp_path / "read_only"
+    out.mkdir()
+    os.chmod(out, 0o555)
+    try:
+        try:  # root (and some file systems) ignore the mode: nothing to test then
+            open(out / "probe", "w").close()
+            os.remove(out / "probe")
+            pytest.skip("this user can write to a 0o555 folder (root?)")
+        except PermissionError:
+            pass
+        line = _error(_dn(kit, "good.nii.gz", out / "x.nii.gz"), capsys)
+        assert "x.nii.gz: cannot write to folder" in line and "permission denied" in line, line
+        assert os.listdir(out) == []
+    finally:
+        os.chmod(out, 0o755)
+
+
+# ---------------------------------------------------------------- handled, not refused
+
+
+@pytest.mark.parametrize("dtype, high", [("uint8", 255), ("int16", 32000)])
+def test_dtype_input_clips_to_the_integer_range_with_one_line_warning(kit, tmp_path, capsys, dtype, high):
+    # A demanding user expects --dtype input to keep the file's type: values the
+    # type cannot hold are clipped (not wrapped around, not refused after the work),
+    # and a warning says how many.
+    values = np.random.default_rng(1).uniform(0, high, (16, 16, 4))
+    src = _nifti(tmp_path / "in.nii.gz", values.astype(dtype), dtype=dtype)
+    scale = kit["dir"] / "scale.keras"
+    as_float, as_input = tmp_path / "float.nii.gz", tmp_path / "input.nii.gz"
+    assert medresae_cli.main([str(a) for a in _dn(kit, src, as_float, model=scale)]) == 0
+    capsys.readouterr()
+    assert medresae_cli.main([str(a) for a in _dn(kit, src, as_input, "--dtype", "input", model=scale)]) == 0
+    warning = _one_line(capsys.readouterr().err)
+    info = np.iinfo(dtype)
+    assert warning.startswith(f"medresae: warning: {as_input}: "), warning
+    assert f"outside the range {info.min} to {info.max} that {dtype} can hold and were clipped" in warning
+    assert "--dtype float32" in warning
+    expected = np.clip(np.rint(nib.load(str(as_float)).get_fdata()), info.min, info.max)
+    written = nib.load(str(as_input))
+    assert written.get_data_dtype() == dtype
+    n_clipped = int(np.count_nonzero(np.rint(nib.load(str(as_float)).get_fdata()) > info.max))
+    assert n_clipped > 0 and f": {n_clipped} of 1024 voxels" in warning
+    np.testing.assert_array_equal(np.asanyarray(written.dataobj), expected.astype(dtype))
+
+
+def test_save_volume_warns_when_it_clips(kit, tmp_path):
+    volume = load_volume(_nifti(tmp_path / "u8.nii.gz", np.arange(64, dtype="uint8").reshape(4, 4, 4), "uint8"))
+    array = volume.array.copy()
+    array[0, 0, 0], array[1, 0, 0] = -3.0, 300.0
+    with pytest.warns(ClippedValuesWarning, match=r"2 of 64 voxels .* range 0 to 255 that uint8"):
+        save_volume(tmp_path / "out.nii.gz", array, like=volume, dtype="input")
+    on_disk = np.asanyarray(nib.load(str(tmp_path / "out.nii.gz")).dataobj)
+    assert on_disk[0, 0, 0] == 0 and on_disk[1, 0, 0] == 255
+
+
+def test_dtype_input_keeps_the_scaling_of_a_scaled_integer_file(kit, tmp_path):
+    # nibabel (and many scanners) store floats as int16 with scl_slope/scl_inter;
+    # writing unscaled int16 would round 0.0-2.3 to 0, 1, 2.
+    values = np.linspace(0.0, 2.3, 16 * 16 * 4).reshape(16, 16, 4).astype("float32")
+    src = _nifti(tmp_path / "scaled.nii.gz", values, dtype="int16")
+    slope = float(nib.load(src).dataobj.slope)
+    assert slope < 1e-3
+    out = tmp_path / "out.nii.gz"
+    assert medresae_cli.main([str(a) for a in _dn(kit, src, out, "--dtype", "input")]) == 0
+    written = nib.load(str(out))
+    assert written.get_data_dtype() == np.int16
+    assert float(written.dataobj.slope) == pytest.approx(slope)
+    np.testing.assert_allclose(written.get_fdata(), values, atol=2 * slope + 1e-5 * 2.3)
+
+
+def test_volume_smaller_than_the_receptive_field_is_denoised(kit, tmp_path, capsys):
+    # Same padding handles a volume smaller than the model's receptive field (as it
+    # handles any border); only a volume smaller than the spatial divisor is refused.
+    values = np.random.default_rng(2).uniform(10, 100, (4, 2, 2)).astype("float32")
+    src, out = _nifti(tmp_path / "tiny.nii.gz", values), tmp_path / "out.nii.gz"
+    assert medresae_cli.main([str(a) for a in _dn(kit, src, out)]) == 0
+    result = nib.load(str(out)).get_fdata()
+    assert result.shape == values.shape
+    np.testing.assert_allclose(result, values, atol=1e-4 * np.ptp(values))  # the identity model
+
+
+# ---------------------------------------------------------------- Python API
+
+
+def test_python_api_errors_are_one_line(kit, tmp_path):
+    dense = keras.saving.load_model(str(kit["dir"] / "dense.keras"))
+    volume = np.ones((8, 8, 2, 1), "float32")
+    cases = [
+        (lambda: denoise(dense, volume, progress=False), "must be an image-to-image model"),
+        (lambda: denoise(keras.saving.load_model(kit["model"]), np.ones((1, 8, 2, 1), "float32"), progress=False),
+         "1 voxel(s) on axis 0"),
+        (lambda: load_volume(kit["dir"] / "truncated.nii.gz"), "truncated or corrupt"),
+        (lambda: save_volume(tmp_path / "missing" / "x.nii.gz", volume), "does not exist; create it first"),
+    ]
+    for call, text in cases:
+        with pytest.raises(ValueError) as err:
+            call()
+        assert text in str(err.value) and "\n" not in str(err.value), str(err.value)
+    assert isinstance(err.value, InputFileError)
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- in a fresh process
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_backend_that_cannot_be_imported(tmp_path, how):
+    fake = tmp_path / "fake" / "jax"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named jaxlib (simulated)')\n")
+    env = {"PYTHONPATH": str(tmp_path / "fake")}
+    if how == "flag":
+        result = _run(["--backend", "jax", "info"], env=env)
+    else:
+        result = _run(["info"], env={**env, "KERAS_BACKEND": "jax"})
+    assert result.returncode == 2, result.stderr[-3000:]
+    line = _medresae_line(result.stderr)
+    where = "--backend jax" if how == "flag" else "KERAS_BACKEND=jax"
+    assert line.startswith(f"medresae: error: {where}: the jax package cannot be imported"), line
+    assert "jaxlib" in line and "pip install 'medresae[jax]'" in line, line
+
+
+def test_disk_full_during_the_write_leaves_nothing(kit, tmp_path):
+    src = _nifti(tmp_path / "in.nii.gz", np.random.default_rng(3).uniform(size=(32, 32, 32)).astype("float32"))
+    out = tmp_path / "out"
+    out.mkdir()
+    result = _run(_dn(kit, src, out / "x.nii.gz"), prelude=FULL_DISK)
+    assert result.returncode == 2, result.stderr[-3000:]
+    line = _medresae_line(result.stderr)
+    assert line.startswith(f"medresae: error: {out / 'x.nii.gz'}: could not write the file"), line
+    assert "File too large" in line and "free disk space" in line, line
+    assert os.listdir(out) == []
+
+
+def test_ctrl_c_during_denoise_writes_nothing(kit, tmp_path):
+    big = _nifti(tmp_path / "big.nii.gz", np.random.default_rng(0).uniform(size=(96, 96, 32)).astype("float32"))
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = _dn(kit, big, out / "x.nii.gz", "--tta", "--overlap", "0.75", "--tile", "16,16,4", "--batch-size", "1")
+    proc = subprocess.Popen([sys.executable, "-c", CTRL_C + MAIN, *map(str, argv)], env=ENV, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("denoising"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in _medresae_line(err)
+    assert os.listdir(out) == []
+
+
+def test_two_processes_writing_the_same_output(kit, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "x.nii.gz"
+    # Both start together; each checks OUT first, so the loser fails either then or at the
+    # final rename (a hard link, which refuses to replace the winner's file).
+    procs = [subprocess.Popen([*CLI, *map(str, _dn(kit, "good.nii.gz", target))], env=ENV, cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    codes = [p.returncode for p in procs]
+    assert sorted(codes) == [0, 2], (codes, errors)
+    line = _medresae_line(errors[codes.index(2)])
+    assert line.startswith(f"medresae: error: {target}: file exists"), line
+    assert os.listdir(out) == ["x.nii.gz"]
+    written, source = nib.load(str(target)), nib.load(kit["good"])
+    assert written.shape == source.shape
+    np.testing.assert_allclose(written.get_fdata(), source.get_fdata(), rtol=1e-4)  # the identity model
