@@ -1,6 +1,7 @@
 """`medresae denoise`: a NIfTI file, a DICOM folder or a folder of NIfTI files in, NIfTI out."""
 
 import os
+import sys
 import time
 import zipfile
 
@@ -146,7 +147,7 @@ def _denoise_all(args, jobs, model, first):
     pretrained = model.get_weights() if args.adapt else None
     slow = slow_path_message(getattr(model, "spatial_dims", 3))
     if slow:
-        print(f"warning: {slow}", flush=True)
+        print(f"medresae: warning: {slow}", file=sys.stderr, flush=True)
     normalize = args.normalize
     if normalize == "auto":
         normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")

@@ -5,6 +5,8 @@ slices (low-dose CT needs the full ray paths through the body, which a
 training patch does not have), and test scans with a known clean reference.
 """
 
+import sys
+
 
 def add_parser(sub, parent):
     p = sub.add_parser(
@@ -79,8 +81,8 @@ def run(args):
     _check_output_path(args.output, volume, args.overwrite, dtype=args.dtype)
     array = volume.array[..., 0] if volume.array.shape[-1] == 1 else volume.array
     if spec.model == "ct" and float(array.min()) > -500.0:
-        print(f"warning: {args.input} does not look like CT in HU (minimum {float(array.min()):.0f}); "
-              "low-dose CT noise assumes HU (air = -1000)")
+        print(f"medresae: warning: {args.input} does not look like CT in HU (minimum {float(array.min()):.0f}); "
+              "low-dose CT noise assumes HU (air = -1000)", file=sys.stderr)
     noisy, level = simulate_volume(array, spec, volume.voxel_sizes, seed=args.seed)
     from medresae._cli_common import one_line_warnings
 

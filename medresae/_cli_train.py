@@ -100,6 +100,15 @@ def run(args):
     from medresae.errors import InputFileError
     from medresae.training import BEST, train_denoiser
 
+    if args.clean:
+        # Before any volume or model is loaded: a typo costs nothing.
+        from medresae.noise import NoiseSpec
+
+        for text in args.noise:
+            try:
+                NoiseSpec.parse(text)
+            except ValueError as err:
+                raise InputFileError(f"--noise {text!r}: {err}") from None
     kind, volumes = _volumes(args)
     if os.path.exists(os.path.join(args.out, BEST)) and not (args.resume or args.overwrite):
         raise InputFileError(f"{args.out}: already holds a trained run; pass --resume to continue or --overwrite.")

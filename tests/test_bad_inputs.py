@@ -8,6 +8,7 @@ trained model: with its zero-initialised head it is the identity.
 
 import fnmatch
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -210,21 +211,34 @@ def test_bad_input_fails_with_one_line_and_touches_nothing(kit, tmp_path, capsys
     assert not _temp_files(kit["dir"], out)
 
 
+def _writable(folder):
+    try:
+        open(folder / "probe", "w").close()
+    except PermissionError:
+        return False
+    os.remove(folder / "probe")
+    return True
+
+
 def test_output_in_a_read_only_folder(kit, tmp_path, capsys):
     out = tmp_path / "read_only"
     out.mkdir()
     os.chmod(out, 0o555)
+    immutable = False
     try:
-        try:  # root (and some file systems) ignore the mode: nothing to test then
-            open(out / "probe", "w").close()
-            os.remove(out / "probe")
-            pytest.skip("this user can write to a 0o555 folder (root?)")
-        except PermissionError:
-            pass
+        if _writable(out):
+            # root ignores the mode bits; the immutable attribute stops root too, where the
+            # file system and the container allow setting it.
+            immutable = shutil.which("chattr") and subprocess.run(["chattr", "+i", str(out)],
+                                                                  capture_output=True).returncode == 0
+            if not immutable or _writable(out):
+                pytest.skip("cannot make a folder read-only for this user here")
         line = _error(_dn(kit, "good.nii.gz", out / "x.nii.gz"), capsys)
         assert "x.nii.gz: cannot write to folder" in line and "permission denied" in line, line
         assert os.listdir(out) == []
     finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(out)], capture_output=True)
         os.chmod(out, 0o755)
 
 
