@@ -54,7 +54,9 @@ def load_model(path):
             "truncated); pass a model saved with model.save('x.keras') or by medresae train"
         )
     try:
-        model = keras.saving.load_model(path)
+        # compile=False: inference needs no optimizer, and a compile config saved on JAX
+        # (jit_compile=True) would make torch run torch.compile first, 30 s a model on a CPU.
+        model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # zip errors, unknown layers, bad configs
         reason = " ".join(str(err).split())[:200] or type(err).__name__
         raise InputFileError(f"{path}: cannot load this Keras model ({reason})") from None

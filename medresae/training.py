@@ -174,6 +174,10 @@ def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="m
                                  "restart the run with --overwrite") from None
         if metadata and hasattr(model, "metadata"):
             model.metadata = dict(metadata)
+        if keras.backend.backend() == "torch":
+            # A checkpoint compiled on JAX or TensorFlow records jit_compile=True, which torch
+            # takes as torch.compile; eager is what "auto" means on torch.
+            model.jit_compile = False
         initial_epoch, best = resume_epoch(state, model), state.get("best")
         _drop_history_from(paths[HISTORY], initial_epoch)
     else:

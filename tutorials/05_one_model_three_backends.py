@@ -61,12 +61,14 @@ expected = medresae.predict_padded(model, volume[None])[0]
 #
 # Each backend needs a fresh process. The `.keras` file holds the
 # architecture (medresae's registered layers) and the weights, nothing
-# backend-specific.
+# backend-specific. `compile=False` loads it for inference only: a model
+# compiled on JAX records `jit_compile=True`, which the torch backend would
+# honour with `torch.compile` (half a minute per model on a CPU).
 
 # %%
 code = """
 import json, sys, numpy as np, keras, medresae
-model = keras.saving.load_model("tutorial-output/three-backends.keras")
+model = keras.saving.load_model("tutorial-output/three-backends.keras", compile=False)
 volume = np.load("tutorial-output/three-backends-volume.npy")
 out = medresae.predict_padded(model, volume[None])[0]
 np.save(f"tutorial-output/out-{keras.backend.backend()}.npy", out)

@@ -49,4 +49,4 @@ def load_preset(name):
 
     import medresae  # noqa: F401  (registers medresae's layers)
 
-    return keras.saving.load_model(preset_path(name))
+    return keras.saving.load_model(preset_path(name), compile=False)
