@@ -26,6 +26,11 @@ def _docs_installed():
 def test_tutorial_runs_as_a_script(path, tmp_path):
     if BACKEND == "tensorflow" and _docs_installed():
         pytest.skip("on TensorFlow the docs build test executes every tutorial (errors fail the build)")
+    if BACKEND == "jax" and not os.path.basename(path).startswith("05"):
+        # Keras-on-JAX runs 3D convolutions ~10x slower than TensorFlow on a CPU; the tutorials'
+        # code is backend-neutral and runs on TensorFlow (docs build) and torch, and the JAX
+        # paths are exercised by tutorial 05 here and by 07's JAX subprocess on the other passes.
+        pytest.skip("on JAX only tutorial 05 runs (CI time); the others run on TensorFlow and torch")
     env = dict(os.environ, KERAS_BACKEND=BACKEND, CI="true", MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
     result = subprocess.run([sys.executable, path], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=900)
