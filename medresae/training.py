@@ -185,8 +185,10 @@ def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="m
     _remove_stale_temporaries(run_dir)
     monitor = "val_loss" if validation_data is not None else "loss"
     callbacks = [
-        RunCheckpoint(paths[BEST], paths[LAST], paths[STATE], monitor=monitor, best=best),
+        # The log row first, then the checkpoint and state: a kill between them leaves a log
+        # at most one epoch ahead, which resuming trims to the checkpoint's epoch.
         keras.callbacks.CSVLogger(paths[HISTORY], append=resume),
+        RunCheckpoint(paths[BEST], paths[LAST], paths[STATE], monitor=monitor, best=best),
         keras.callbacks.TerminateOnNaN(),
         *_schedule_callbacks(schedule, learning_rate, epochs, early_stopping or 10, monitor),
         *extra_callbacks,

@@ -18,7 +18,7 @@ from medresae.sample_data import sample_path
 
 EPOCHS = 4
 ARGS = ["--patch", "16,16,4", "--filters", "4,8", "--blocks", "1", "--batch-size", "2", "--validation", "0",
-        "--steps-per-epoch", "12", "--seed", "1", "--epochs", str(EPOCHS)]
+        "--steps-per-epoch", "40", "--seed", "1", "--epochs", str(EPOCHS)]
 
 
 def _state(run):
@@ -42,7 +42,8 @@ def test_sigkill_mid_epoch_then_resume_finishes_the_planned_epochs(tmp_path):
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             assert time.time() < deadline, "the first epoch did not finish in 10 minutes"
             time.sleep(0.05)
-        # A moment into the second epoch: a real kill, no chance to clean up.
+        # A moment into the second epoch (40 steps take a second or more on any backend):
+        # a real kill, no chance to clean up.
         time.sleep(0.3)
         assert proc.poll() is None, "training finished before it could be killed; make it longer"
         proc.send_signal(signal.SIGKILL)
@@ -66,5 +67,5 @@ def test_sigkill_mid_epoch_then_resume_finishes_the_planned_epochs(tmp_path):
     assert epochs == list(range(EPOCHS))
     model = keras.saving.load_model(str(run / "last.keras"))
     # Adam's step count shows the resumed run trained exactly the missing epochs.
-    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == EPOCHS * 12
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == EPOCHS * 40
     assert not [f for f in os.listdir(run) if f.startswith(".")]  # no temporary files left
