@@ -1,0 +1,22 @@
+"""Read and write medical volumes with their affine and header kept.
+
+`load_volume` reads a NIfTI file (``.nii``/``.nii.gz``, through nibabel) or a
+folder holding one DICOM series (through MONAI's ``PydicomReader``) into a
+`Volume`: a float32, channels-last ``(X, Y, Z, C)`` array plus the voxel-to-
+world affine and, for NIfTI, the original header. `save_volume` writes an
+array as NIfTI with the affine and header of a `Volume` it came from, and
+never leaves a half-written file behind.
+
+Every problem with a file is raised as a one-line
+`medresae.errors.InputFileError` that names the file, says what is wrong and
+what to do.
+
+This module imports nibabel; pydicom and MONAI (which imports torch) are
+imported only when a DICOM folder is read.
+"""
+
+from medresae.io.read import is_nifti_path, list_nifti, load_volume
+from medresae.io.volume import Volume
+from medresae.io.write import _check_output_path, save_volume  # noqa: F401  (used by the CLI)
+
+__all__ = ["Volume", "is_nifti_path", "list_nifti", "load_volume", "save_volume"]
