@@ -40,6 +40,10 @@ def add_parser(sub, parent):
     p.add_argument("--early-stopping", type=int, default=10, help="patience in epochs (0: off)")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in RUN_DIR")
+    p.add_argument("--augment", choices=("flips", "resolution", "none"), default="flips",
+                   help="flips: random flips and in-plane turns (default); resolution: also any axis order, "
+                   "in-plane zoom, simulated thick slices and (MR) gamma and bias fields, for a model that "
+                   "generalises across protocols (needs a 3D --patch)")
     p.add_argument("--mixed-precision", action="store_true", help="mixed float16 (GPUs)")
     p.add_argument("--seed", type=int, default=0,
                    help="same seed, same backend, --workers 1: the same weights (default 0)")
@@ -120,7 +124,7 @@ def run(args):
         validation_fraction=args.validation or None, loss=args.loss, learning_rate=args.lr,
         schedule=args.schedule, early_stopping=args.early_stopping or None, resume=args.resume,
         mixed_precision=args.mixed_precision, seed=args.seed, workers=args.workers,
-        distribute=args.distribute,
+        distribute=args.distribute, augment=args.augment,
     )
     print(f"wrote {os.path.join(args.out, BEST)} (best), history.csv, training.png")
     return 0

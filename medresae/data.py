@@ -31,6 +31,8 @@ from monai.transforms import (
     LoadImaged,
     MapTransform,
     Orientationd,
+    RandAdjustContrastd,
+    RandBiasFieldd,
     RandFlipd,
     RandRotate90d,
     RandSpatialCropSamplesd,
@@ -48,10 +50,15 @@ from medresae.transforms import (
     InvertibleScaleIntensityd,
     N2VMaskd,
     RandAddNoised,
+    RandResolutionCropd,
     RecorruptedPairsd,
 )
 
 KINDS = ("synthetic", "pairs", "noise2noise", "noise2void", "recorrupted")
+# 'flips': random flips and in-plane 90-degree turns (the voxel grid as scanned);
+# 'resolution': any axis order, flips, in-plane zoom and simulated thick slices
+# (RandResolutionCropd), plus gamma and bias-field changes of clean MR data.
+AUGMENTATIONS = ("none", "flips", "resolution")
 MODALITIES = ("mr", "ct")
 # Body vs air in CT: anything denser than -500 HU is tissue.
 _CT_FOREGROUND_HU = -500.0
@@ -173,7 +180,12 @@ class PatchDataset(keras.utils.PyDataset):
         steps_per_epoch: batches per epoch (default: every volume visited
             `samples_per_volume` times).
         foreground: foreground-weighted patch centres.
-        augment: random flips and in-plane rotations.
+        augment: 'flips' (or True): random flips and in-plane 90-degree
+            rotations; 'resolution': a random voxel grid per patch (axis
+            order, flips, in-plane zoom, thick slices; see
+            `RandResolutionCropd`) and, for 'synthetic' MR data, random gamma
+            and bias fields before the noise, so a model does not learn one
+            protocol's grid and contrast; 'none' (or False): as cut.
         n2v_ratio, n2v_radius: blind-spot masking for 'noise2void'.
         recorrupt_alpha: recorruption strength for 'recorrupted'.
         noise_sigma: for 'recorrupted', the noise sigma in normalised
@@ -238,7 +250,12 @@ class PatchDataset(keras.utils.PyDataset):
         self.items, load_keys = self._items(volumes)
         _check_paths(self.items, load_keys)
         self.foreground = bool(foreground)
-        self.augment = bool(augment)
+        if isinstance(augment, bool):
+            augment = "flips" if augment else "none"
+        self.augment = check_choice(augment, "augment", AUGMENTATIONS)
+        if self.augment == "resolution" and self.slices_2d:
+            raise ValueError("augment='resolution' needs a 3D patch_size (X, Y, Z). "
+                             f"Received: patch_size={patch_size!r}")
         self.n2v_ratio = n2v_ratio
         self.n2v_radius = n2v_radius
         self.recorrupt_alpha = recorrupt_alpha
@@ -283,7 +300,8 @@ class PatchDataset(keras.utils.PyDataset):
             LoadImaged(keys, reader="NibabelReader", image_only=True),
             EnsureChannelFirstd(keys, channel_dim="no_channel"),
             Orientationd(keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
-            _CheckVolumed(keys, self.patch_size),
+            # A resampled patch can come from a smaller volume (finer sampling).
+            _CheckVolumed(keys, (4, 4, 4) if self.augment == "resolution" else self.patch_size),
             # Plain numpy from here on: MONAI's metadata tracking costs more
             # than the crops themselves.
             EnsureTyped(keys, data_type="numpy", track_meta=False),
@@ -296,6 +314,14 @@ class PatchDataset(keras.utils.PyDataset):
 
     def _random(self, keys):
         keys = list(keys)
+        if self.augment == "resolution":
+            chain = [RandResolutionCropd(keys, self.patch_size, w_key="weight" if self.foreground else None,
+                                         num_samples=self.samples_per_volume)]
+            if self.kind == "synthetic" and self.modality == "mr":
+                # Contrast and coil-sensitivity changes of the clean image, before its noise.
+                chain += [RandAdjustContrastd("target", prob=0.3, gamma=(0.7, 1.5)),
+                          RandBiasFieldd("target", prob=0.3, degree=3, coeff_range=(0.0, 0.2))]
+            return chain + self._corruption()
         crop = (
             RandWeightedCropd(keys, w_key="weight", spatial_size=self.patch_size,
                               num_samples=self.samples_per_volume)
@@ -304,11 +330,15 @@ class PatchDataset(keras.utils.PyDataset):
                                          random_size=False)
         )
         chain = [crop]
-        if self.augment:
+        if self.augment == "flips":
             chain += [RandFlipd(keys, prob=0.5, spatial_axis=axis) for axis in range(3)]
             if self.patch_size[0] == self.patch_size[1]:
                 # In-plane only: thick slices must stay on the last axis.
                 chain.append(RandRotate90d(keys, prob=0.5, max_k=3, spatial_axes=(0, 1)))
+        return chain + self._corruption()
+
+    def _corruption(self):
+        chain = []
         if self.kind == "synthetic":
             chain.append(RandAddNoised("target", self.noise_specs, output_keys="image"))
         elif self.kind == "noise2void":

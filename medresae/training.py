@@ -209,7 +209,7 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
                    architecture="resunet", filters=(16, 32, 64), strides=None, n_blocks=2, kernel_size=3, epochs=10,
                    steps_per_epoch=100, batch_size=4, validation_fraction=0.2, loss="mse", learning_rate=1e-3,
                    schedule="plateau", early_stopping=10, resume=False, mixed_precision=False, seed=0,
-                   workers=1, distribute=False, verbose="auto", extra_callbacks=()):
+                   workers=1, distribute=False, augment="flips", verbose="auto", extra_callbacks=()):
     """The `medresae train` recipe: data, model and training in one call.
 
     Args:
@@ -240,6 +240,9 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
         distribute: train data-parallel on all local devices (JAX and
             TensorFlow; see `medresae.distribute.data_parallel`).
             `batch_size` stays the global batch.
+        augment: 'flips', 'resolution' or 'none' (see
+            `medresae.data.PatchDataset`); validation batches are drawn
+            once with the same augmentation.
         verbose, extra_callbacks: as in `fit_run`.
 
     Returns:
@@ -266,10 +269,12 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
     else:
         held_out = []
     common = dict(patch_size=patch_size, batch_size=batch_size, noise=noise, modality=modality)
-    train = PatchDataset(kind, volumes, steps_per_epoch=steps_per_epoch, seed=seed, workers=workers, **common)
+    train = PatchDataset(kind, volumes, steps_per_epoch=steps_per_epoch, seed=seed, workers=workers,
+                         augment=augment, **common)
     if held_out:
         steps = max(1, min(20, steps_per_epoch // 5))
-        validation = PatchDataset(kind, held_out, steps_per_epoch=steps, fixed=True, seed=seed + 1, **common)
+        validation = PatchDataset(kind, held_out, steps_per_epoch=steps, fixed=True, seed=seed + 1,
+                                  augment=augment, **common)
     extra = {"kernel_size": kernel_size} if architecture == "resunet" else {}
     try:
         with data_parallel(distribute, batch_size) as devices:
@@ -282,6 +287,7 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
                 "kind": kind,
                 "noise": [str(spec) for spec in train.noise_specs] or None,
                 "patch_size": list(patch_size),
+                "augment": train.augment,
                 "backend": keras.backend.backend(),
                 "seed": seed,
                 "devices": len(devices),

@@ -139,3 +139,69 @@ def test_estimate_noise_sigma_measures_inside_the_weight_map():
     assert measured == pytest.approx(0.05, rel=0.1)
     # Everywhere, the dark Rician background pulls the estimate down.
     assert EstimateNoiseSigmad("image", mask_key=None)({"image": noisy})["noise_sigma"] < measured
+
+
+def test_resolution_crop_averages_thick_slices_exactly():
+    # A ramp along z: a thick slice of k voxels is the mean of those k voxels.
+    from medresae.transforms.rand_resolution_cropd import _resample_axis
+
+    ramp = np.arange(12, dtype="float32")[None]
+    np.testing.assert_allclose(_resample_axis(ramp, 1, 0.0, 3.0, 4), [[1.0, 4.0, 7.0, 10.0]])
+    # non-integer widths integrate fractions of voxels
+    np.testing.assert_allclose(_resample_axis(ramp, 1, 0.0, 1.5, 2), [[(0 + 0.5 * 1) / 1.5, (0.5 * 1 + 2) / 1.5]],
+                               rtol=1e-6)
+    # past the edges the edge voxel repeats
+    np.testing.assert_allclose(_resample_axis(ramp, 1, -2.0, 2.0, 1), [[0.0]])
+    # a finer grid interpolates linearly between voxel centres
+    np.testing.assert_allclose(_resample_axis(ramp, 1, 2.0, 0.5, 4), [[1.75, 2.25, 2.75, 3.25]])
+
+
+def test_resolution_crop_keeps_pairs_aligned_and_varies_the_grid():
+    from medresae.transforms import RandResolutionCropd
+
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(size=(1, 40, 36, 30)).astype("float32")
+    t = RandResolutionCropd(["image", "target"], (12, 12, 12), w_key=None, thickness_mm=(3.0, 5.0))
+    t.set_random_state(3)
+    shapes_seen, means = set(), []
+    for _ in range(30):
+        out = t({"image": 2.0 * clean, "target": clean, "spacing": (1.0, 1.0, 1.0)})
+        assert out["image"].shape == out["target"].shape == (1, 12, 12, 12)
+        # one geometry for every key: the pair stays a pair
+        np.testing.assert_allclose(out["image"], 2.0 * out["target"], rtol=1e-5)
+        # averaging white noise over thicker voxels lowers its variance
+        means.append(float(out["target"].std()))
+        shapes_seen.add(round(means[-1], 2))
+    assert len(shapes_seen) > 5
+    assert min(means) < 0.8 * max(means)
+    t.set_random_state(3)
+    again = t({"image": 2.0 * clean, "target": clean, "spacing": (1.0, 1.0, 1.0)})
+    t.set_random_state(3)
+    np.testing.assert_array_equal(t({"image": 2.0 * clean, "target": clean,
+                                     "spacing": (1.0, 1.0, 1.0)})["target"], again["target"])
+
+
+def test_resolution_crop_permutes_axes_and_takes_volumes_smaller_than_the_patch():
+    from medresae.transforms import RandResolutionCropd
+
+    # A volume that varies along x only: after permutation the variation shows on any axis.
+    x = np.broadcast_to(np.linspace(0, 1, 20, dtype="float32")[:, None, None], (20, 20, 6))[None].copy()
+    t = RandResolutionCropd("image", (8, 8, 8), w_key=None, zoom_range=(1.0, 1.0), thick_prob=0.0)
+    t.set_random_state(0)
+    varying = set()
+    for _ in range(20):
+        out = t({"image": x, "spacing": (1.0, 1.0, 5.0)})["image"][0]
+        assert out.shape == (8, 8, 8)
+        varying.add(int(np.argmax([np.ptp(out.mean(axis=tuple(a for a in range(3) if a != i))) for i in range(3)])))
+    assert varying == {0, 1, 2}
+
+
+def test_resolution_crop_centres_fall_in_the_weight_map():
+    from medresae.transforms import RandResolutionCropd
+
+    x = np.zeros((1, 64, 64, 64), "float32")
+    x[:, 40:60, 40:60, 40:60] = 1.0
+    t = RandResolutionCropd("image", (8, 8, 8), zoom_range=(1.0, 1.0), thick_prob=0.0)
+    t.set_random_state(0)
+    inside = [t({"image": x, "weight": x.copy()})["image"].mean() > 0 for _ in range(20)]
+    assert sum(inside) >= 19

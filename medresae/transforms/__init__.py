@@ -1,7 +1,7 @@
 """MONAI dictionary transforms that MONAI itself does not have.
 
 Everything else in medresae's pipelines is MONAI's own (LoadImaged,
-EnsureChannelFirstd, Orientationd, RandWeightedCropd, RandFlipd,
+EnsureChannelFirstd, Orientationd, RandWeightedCropd, RandFlipd, RandAdjustContrastd, RandBiasFieldd,
 RandRotate90d, CacheDataset ...). Importing this module imports MONAI.
 """
 
@@ -11,6 +11,7 @@ from medresae.transforms.foreground_weightd import ForegroundWeightd
 from medresae.transforms.invertible_scale_intensityd import InvertibleScaleIntensityd
 from medresae.transforms.n2v_maskd import N2VMaskd
 from medresae.transforms.rand_add_noised import RandAddNoised
+from medresae.transforms.rand_resolution_cropd import RandResolutionCropd
 from medresae.transforms.recorrupted_pairsd import RecorruptedPairsd
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "InvertibleScaleIntensityd",
     "N2VMaskd",
     "RandAddNoised",
+    "RandResolutionCropd",
     "RecorruptedPairsd",
 ]

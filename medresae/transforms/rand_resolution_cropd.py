@@ -1,0 +1,186 @@
+"""Random patches on a random voxel grid: any axis order, flips, in-plane zoom, thick slices."""
+
+import numpy as np
+from monai.transforms import MapTransform, Randomizable
+
+from medresae.transforms._arrays import generator_from, to_numpy
+
+
+def _resample_axis(x, axis, start, factor, n_out):
+    """`n_out` samples along `axis` of `x`, each `factor` source voxels wide from `start`.
+
+    A coarser grid (`factor >= 1`) averages the source over each output
+    voxel's extent (a box slice profile: what a thick slice or a larger
+    in-plane voxel records); a finer one interpolates linearly. Positions
+    outside the array take the edge value.
+    """
+    n = x.shape[axis]
+    x = np.moveaxis(x, axis, -1)
+    if factor >= 1.0:
+        # Exact box integration for any real factor: differences of the
+        # piecewise-linear cumulative integral at the output voxels' edges.
+        cum = np.concatenate([np.zeros(x.shape[:-1] + (1,), x.dtype), np.cumsum(x, axis=-1)], axis=-1)
+        edges = start + factor * np.arange(n_out + 1)
+        clipped = np.clip(edges, 0.0, n)
+        lo = np.clip(np.floor(clipped).astype(int), 0, n - 1)
+        frac = (clipped - lo).astype(x.dtype)
+        integral = cum[..., lo] + frac * (cum[..., lo + 1] - cum[..., lo])
+        # Beyond the edges the first/last voxel repeats.
+        integral = integral + np.minimum(edges, 0.0).astype(x.dtype) * x[..., :1]
+        integral = integral + np.maximum(edges - n, 0.0).astype(x.dtype) * x[..., -1:]
+        out = np.diff(integral, axis=-1) / np.float32(factor)
+    else:
+        centres = np.clip(start + factor * (np.arange(n_out) + 0.5) - 0.5, 0.0, n - 1.0)
+        lo = np.clip(np.floor(centres).astype(int), 0, max(n - 2, 0))
+        hi = np.minimum(lo + 1, n - 1)
+        frac = (centres - lo).astype(x.dtype)
+        out = x[..., lo] * (1 - frac) + x[..., hi] * frac
+    return np.moveaxis(out.astype(x.dtype, copy=False), -1, axis)
+
+
+class RandResolutionCropd(Randomizable, MapTransform):
+    """Random patches of `keys` resampled to a random voxel grid, with random axis order and flips.
+
+    A model trained on one scanner's protocol learns that protocol's voxel
+    grid: which axis is the thick one, how large anatomy is in voxels, how
+    correlated neighbouring slices are. This transform takes that away.
+    For each patch it draws
+
+    - a permutation of the three axes and a flip of each (`permute`, `flip`);
+    - an in-plane zoom: every output voxel is `zoom` source voxels wide
+      (log-uniform in `zoom_range`; > 1 is a coarser grid; an axis with
+      fewer source voxels than the patch needs is sampled more finely);
+    - with probability `thick_prob`, a thick-slice axis: on one output axis
+      whose source voxels are near the volume's finest, a slice thickness
+      drawn from `thickness_mm` (by the volume's voxel size in
+      `spacing_key`), made by averaging the source over each slice.
+
+    The source region is cut around a foreground voxel (from the weight map
+    in `w_key`, like MONAI's `RandWeightedCropd`), resampled by separable box
+    averaging (coarser grids) or linear interpolation (finer), and returned
+    at exactly `spatial_size`. All `keys` share one geometry, so noisy/clean
+    pairs stay aligned. Apply it to clean data, before noise is added: noise
+    is white on the grid a scanner acquires, which is the output grid here.
+
+    Data are channel-first, as everywhere in MONAI.
+
+    Args:
+        keys: images to cut alike (channel-first, 3 spatial axes).
+        spatial_size: output patch (X, Y, Z).
+        w_key: foreground weight map (1 in tissue, small elsewhere), or None
+            for uniform centres.
+        spacing_key: voxel size in mm (3 numbers); without it the source is
+            taken as isotropic 1 mm.
+        num_samples: patches per call (a list is returned when > 1).
+        permute: random axis order.
+        flip: random flips.
+        zoom_range: (low, high) in-plane zoom factors.
+        thick_prob: probability of a thick-slice axis.
+        thickness_mm: (low, high) slice thickness in mm.
+
+    Example:
+
+    >>> t = RandResolutionCropd("image", (8, 8, 8), w_key=None)
+    >>> t.set_random_state(0)
+    >>> t({"image": np.ones((1, 32, 32, 16), "float32")})["image"].shape
+    (1, 8, 8, 8)
+    """
+
+    def __init__(self, keys, spatial_size, w_key="weight", spacing_key="spacing", num_samples=1, permute=True,
+                 flip=True, zoom_range=(0.8, 1.5), thick_prob=0.5, thickness_mm=(2.0, 7.0),
+                 allow_missing_keys=False):
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        self.spatial_size = tuple(int(s) for s in spatial_size)
+        if len(self.spatial_size) != 3 or min(self.spatial_size) < 1:
+            raise ValueError(f"`spatial_size` must be 3 positive ints. Received: spatial_size={spatial_size!r}")
+        self.w_key = w_key
+        self.spacing_key = spacing_key
+        self.num_samples = int(num_samples)
+        self.permute = bool(permute)
+        self.flip = bool(flip)
+        low, high = (float(v) for v in zoom_range)
+        if not 0 < low <= high:
+            raise ValueError(f"`zoom_range` must be 0 < low <= high. Received: zoom_range={zoom_range!r}")
+        self.zoom_range = (low, high)
+        self.thick_prob = float(thick_prob)
+        self.thickness_mm = tuple(float(v) for v in thickness_mm)
+
+    def randomize(self, data=None):
+        """Nothing to draw here: every patch draws its own geometry in `__call__`."""
+
+    def _centre(self, rng, weight, shape):
+        """A voxel index: foreground-weighted by rejection sampling (cheap on
+        large volumes, no cumulative sum per call), uniform without weights."""
+        if weight is not None:
+            w = weight[0] if weight.ndim == 4 else weight
+            w_max = float(w.max()) or 1.0
+            for _ in range(200):
+                index = tuple(int(rng.integers(s)) for s in shape)
+                if rng.random() * w_max <= w[index]:
+                    return index
+        return tuple(int(rng.integers(s)) for s in shape)
+
+    def _geometry(self, rng, spacing, shape):
+        order = list(rng.permutation(3)) if self.permute else [0, 1, 2]
+        zoom = float(np.exp(rng.uniform(*np.log(self.zoom_range))))
+        factors = [zoom] * 3
+        if rng.random() < self.thick_prob:
+            finest = min(spacing)
+            candidates = [i for i in range(3) if spacing[order[i]] <= 1.5 * finest]
+            axis = int(rng.choice(candidates))
+            src = order[axis]
+            thickness = rng.uniform(*self.thickness_mm)
+            factor = thickness / spacing[src]
+            # The source region must fit the volume along that axis.
+            factor = min(factor, shape[src] / self.spatial_size[axis])
+            if factor > zoom:
+                factors[axis] = factor
+        # A source axis shorter than the region it should cover (a thick-slice
+        # axis read as an in-plane one) is sampled more finely instead.
+        factors = [min(f, shape[order[i]] / self.spatial_size[i]) for i, f in enumerate(factors)]
+        flips = [bool(rng.random() < 0.5) if self.flip else False for _ in range(3)]
+        return order, factors, flips
+
+    def _cut(self, arrays, rng, spacing):
+        shape = next(iter(arrays.values())).shape[1:]
+        order, factors, flips = self._geometry(rng, spacing, shape)
+        centre = self._centre(rng, arrays.get(self.w_key) if self.w_key else None, shape)
+        # Output axis i reads source axis order[i]: the source box first, so
+        # resampling touches only the voxels the patch needs.
+        box, starts = [slice(None)] * 4, {}
+        for i, src in enumerate(order):
+            extent = factors[i] * self.spatial_size[i]
+            start = centre[src] + 0.5 - extent / 2.0
+            start = float(np.clip(start, min(0.0, shape[src] - extent), max(0.0, shape[src] - extent)))
+            lo = max(0, int(np.floor(start)))
+            hi = min(shape[src], int(np.ceil(start + extent)) + 1)
+            starts[src] = (i, start - lo)
+            box[1 + src] = slice(lo, hi)
+        out = {}
+        for key, x in arrays.items():
+            if key == self.w_key:
+                continue
+            y = x[tuple(box)]
+            for src in range(3):
+                i, start = starts[src]
+                y = _resample_axis(y, 1 + src, start, factors[i], self.spatial_size[i])
+            y = np.transpose(y, [0] + [1 + s for s in order])
+            for i, f in enumerate(flips):
+                if f:
+                    y = np.flip(y, axis=1 + i)
+            out[key] = np.ascontiguousarray(y, dtype=np.float32)
+        return out
+
+    def __call__(self, data):
+        d = dict(data)
+        rng = generator_from(self.R)
+        arrays = {key: to_numpy(d[key]) for key in self.key_iterator(d)}
+        if self.w_key and self.w_key in d:
+            arrays[self.w_key] = to_numpy(d[self.w_key])
+        spacing = tuple(float(s) for s in d.get(self.spacing_key, (1.0, 1.0, 1.0)))
+        samples = []
+        for _ in range(self.num_samples):
+            sample = {k: v for k, v in d.items() if k != self.w_key}
+            sample.update(self._cut(arrays, rng, spacing))
+            samples.append(sample)
+        return samples if self.num_samples > 1 else samples[0]
