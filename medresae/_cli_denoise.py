@@ -31,6 +31,9 @@ def add_parser(sub, parent):
     p.add_argument("--adapt-steps", type=int, default=300, metavar="N", help="adaptation steps (default 300)")
     p.add_argument("--noise-sigma", type=float, default=None, metavar="S",
                    help="the scan's noise sigma in its units, for --adapt (default: measured in the foreground)")
+    p.add_argument("--no-guard", action="store_true",
+                   help="keep the model's output even where it removed several times the measured noise "
+                   "(default: warn and write the input unchanged; docs/presets.md#do-no-harm)")
     p.add_argument("--dtype", default="float32", help="output dtype: float32 (default) or 'input'")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
@@ -174,7 +177,30 @@ def _denoise_all(args, jobs, model, first):
         except ValueError as err:
             # The volume does not fit the model (channels, size): name the file.
             raise InputFileError(f"{source}: {' '.join(str(err).split())}") from None
+        result = _guard(args, model, volume, result, source)
         with one_line_warnings():
             save_volume(target, result, like=volume, dtype=args.dtype, overwrite=args.overwrite)
         print(f"wrote {target} ({'x'.join(map(str, volume.spatial_shape))}, {time.perf_counter() - start:.1f} s)")
     return 0
+
+
+def _guard(args, model, volume, result, source):
+    """The input itself when the model removed much more than noise (a scan
+    unlike its training data), unless --no-guard; a warning either way."""
+    from medresae.guard import check_denoised
+
+    modality = (getattr(model, "metadata", None) or {}).get("modality", "mr")
+    try:
+        report = check_denoised(volume.array, result, modality=modality,
+                                sigma=args.noise_sigma if args.adapt else None)
+    except ValueError:
+        return result  # too small or too uniform a scan to measure its noise: nothing to compare with
+    if report.ok:
+        return result
+    if args.no_guard:
+        print(f"medresae: warning: {source}: {report.message()}; kept the output (--no-guard)",
+              file=sys.stderr, flush=True)
+        return result
+    print(f"medresae: warning: {source}: {report.message()}; wrote the input unchanged (pass --no-guard to "
+          "keep the model's output, or train a model on such scans)", file=sys.stderr, flush=True)
+    return volume.array.astype(result.dtype, copy=False)

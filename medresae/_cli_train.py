@@ -39,11 +39,14 @@ def add_parser(sub, parent):
     p.add_argument("--schedule", choices=("plateau", "cosine", "constant"), default="plateau")
     p.add_argument("--early-stopping", type=int, default=10, help="patience in epochs (0: off)")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
+    p.add_argument("--init", metavar="MODEL.keras|PRESET", default=None,
+                   help="start from this model's or preset's weights (fine-tune on new data; "
+                   "its architecture replaces --model/--filters/--strides/--blocks/--kernel)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in RUN_DIR")
     p.add_argument("--augment", choices=("flips", "resolution", "none"), default="flips",
                    help="flips: random flips and in-plane turns (default); resolution: also any axis order, "
                    "in-plane zoom, simulated thick slices and (MR) gamma and bias fields, for a model that "
-                   "generalises across protocols (needs a 3D --patch)")
+                   "generalises across protocols (2D patches: slices of any orientation)")
     p.add_argument("--mixed-precision", action="store_true", help="mixed float16 (GPUs)")
     p.add_argument("--seed", type=int, default=0,
                    help="same seed, same backend, --workers 1: the same weights (default 0)")
@@ -100,6 +103,14 @@ def _volumes(args):
     return "noise2noise", _matched(*args.noisy)
 
 
+def _init_path(value):
+    from medresae.presets import PRESETS, preset_path
+
+    if value is None or os.path.exists(value) or value not in PRESETS:
+        return value
+    return preset_path(value)
+
+
 def run(args):
     from medresae.errors import InputFileError
     from medresae.training import BEST, train_denoiser
@@ -118,13 +129,14 @@ def run(args):
         raise InputFileError(f"{args.out}: already holds a trained run; pass --resume to continue or --overwrite.")
     model, history = train_denoiser(
         kind, volumes, args.out, patch_size=args.patch, noise=args.noise, modality=args.modality,
-        architecture=args.model, filters=args.filters, strides=args.strides, n_blocks=args.blocks,
+        architecture=args.model, filters=args.filters, n_blocks=args.blocks,
+        strides=args.strides[0] if args.strides and len(args.strides) == 1 else args.strides,
         kernel_size=args.kernel[0] if len(args.kernel) == 1 else args.kernel,
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         validation_fraction=args.validation or None, loss=args.loss, learning_rate=args.lr,
         schedule=args.schedule, early_stopping=args.early_stopping or None, resume=args.resume,
         mixed_precision=args.mixed_precision, seed=args.seed, workers=args.workers,
-        distribute=args.distribute, augment=args.augment,
+        distribute=args.distribute, augment=args.augment, init=_init_path(args.init),
     )
     print(f"wrote {os.path.join(args.out, BEST)} (best), history.csv, training.png")
     return 0

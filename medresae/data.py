@@ -183,9 +183,10 @@ class PatchDataset(keras.utils.PyDataset):
         augment: 'flips' (or True): random flips and in-plane 90-degree
             rotations; 'resolution': a random voxel grid per patch (axis
             order, flips, in-plane zoom, thick slices; see
-            `RandResolutionCropd`) and, for 'synthetic' MR data, random gamma
-            and bias fields before the noise, so a model does not learn one
-            protocol's grid and contrast; 'none' (or False): as cut.
+            `RandResolutionCropd`; 2D patches are then slices of any
+            orientation and thickness) and, for 'synthetic' MR data, random
+            gamma and bias fields before the noise, so a model does not learn
+            one protocol's grid and contrast; 'none' (or False): as cut.
         n2v_ratio, n2v_radius: blind-spot masking for 'noise2void'.
         recorrupt_alpha: recorruption strength for 'recorrupted'.
         noise_sigma: for 'recorrupted', the noise sigma in normalised
@@ -253,9 +254,6 @@ class PatchDataset(keras.utils.PyDataset):
         if isinstance(augment, bool):
             augment = "flips" if augment else "none"
         self.augment = check_choice(augment, "augment", AUGMENTATIONS)
-        if self.augment == "resolution" and self.slices_2d:
-            raise ValueError("augment='resolution' needs a 3D patch_size (X, Y, Z). "
-                             f"Received: patch_size={patch_size!r}")
         self.n2v_ratio = n2v_ratio
         self.n2v_radius = n2v_radius
         self.recorrupt_alpha = recorrupt_alpha

@@ -205,11 +205,30 @@ def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="m
     return model, history
 
 
+def _initial_model(path, spatial_dims):
+    """The model to fine-tune, checked against the patches it will see."""
+    import medresae  # noqa: F401  (registers medresae's layers)
+
+    if not os.path.isfile(path):
+        raise InputFileError(f"{path}: no such model file; check the path given to init (--init).")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as err:
+        raise InputFileError(f"{path}: cannot be loaded as a Keras model ({type(err).__name__}).") from None
+    dims = getattr(model, "spatial_dims", None)
+    if dims is not None and dims != spatial_dims:
+        raise InputFileError(f"{path}: a {dims}D model cannot train on {spatial_dims}D patches; "
+                             f"give --patch with {dims} sizes.")
+    if keras.backend.backend() == "torch":
+        model.jit_compile = False  # as for resumed runs: eager on torch
+    return model
+
+
 def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician:0.01-0.1", modality="mr",
                    architecture="resunet", filters=(16, 32, 64), strides=None, n_blocks=2, kernel_size=3, epochs=10,
                    steps_per_epoch=100, batch_size=4, validation_fraction=0.2, loss="mse", learning_rate=1e-3,
                    schedule="plateau", early_stopping=10, resume=False, mixed_precision=False, seed=0,
-                   workers=1, distribute=False, augment="flips", verbose="auto", extra_callbacks=()):
+                   workers=1, distribute=False, augment="flips", init=None, verbose="auto", extra_callbacks=()):
     """The `medresae train` recipe: data, model and training in one call.
 
     Args:
@@ -243,6 +262,10 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
         augment: 'flips', 'resolution' or 'none' (see
             `medresae.data.PatchDataset`); validation batches are drawn
             once with the same augmentation.
+        init: a `.keras` model to start from (fine-tuning, e.g. a preset on
+            your own scans) instead of a new one; `architecture`, `filters`,
+            `strides`, `n_blocks` and `kernel_size` are then taken from it.
+            The optimizer and schedule start afresh.
         verbose, extra_callbacks: as in `fit_run`.
 
     Returns:
@@ -279,8 +302,11 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
     try:
         with data_parallel(distribute, batch_size) as devices:
             # Inside the context: the variables (built here, or loaded to resume) must be replicated.
-            model = build_denoiser(architecture, spatial_dims, 1, filters=filters, strides=strides,
-                                   n_blocks=n_blocks, **extra)
+            if init is not None:
+                model = _initial_model(init, spatial_dims)
+            else:
+                model = build_denoiser(architecture, spatial_dims, 1, filters=filters, strides=strides,
+                                       n_blocks=n_blocks, **extra)
             model.metadata = {
                 "normalize": "window" if modality == "ct" else "percentile",
                 "modality": modality,
@@ -292,6 +318,8 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
                 "seed": seed,
                 "devices": len(devices),
             }
+            if init is not None:
+                model.metadata["init"] = os.path.basename(os.fspath(init))
             model, history = fit_run(model, train, run_dir, validation_data=validation, epochs=epochs,
                                      loss=get_loss(loss, masked=kind == "noise2void"),
                                      learning_rate=learning_rate, schedule=schedule,

@@ -183,3 +183,27 @@ def test_bad_arguments(kwargs, message, folder):
     with pytest.raises(ValueError) as info:
         PatchDataset(**args)
     assert message in str(info.value)
+
+
+def test_resolution_augmentation_gives_cubic_patches_from_thin_volumes(folder):
+    # The crops are 8 slices thick; 'resolution' still cuts 16^3 patches (finer sampling across slices)
+    # and draws gamma, bias field and noise on top.
+    ds = PatchDataset("synthetic", folder["clean"], (16, 16, 16), batch_size=4, noise="rician:0.02-0.08",
+                      augment="resolution", seed=0)
+    x, y = ds[0]
+    assert x.shape == y.shape == (4, 16, 16, 16, 1)
+    assert np.all(np.isfinite(x)) and 0.01 < float(np.std(x - y)) < 0.12
+    model = ResUNet(spatial_dims=3, filters=(4, 8), n_blocks=1, strides=2)
+    model.compile(optimizer="adam", loss="mse")
+    assert np.isfinite(model.fit(ds, epochs=1, steps_per_epoch=1, verbose=0).history["loss"][-1])
+
+
+def test_resolution_augmentation_on_slices_and_pairs(folder):
+    slices = PatchDataset("synthetic", folder["clean"], (16, 16), batch_size=3, augment="resolution")
+    assert slices[0][0].shape == (3, 16, 16, 1)
+    pairs = PatchDataset("pairs", [(folder["noisy_a"], folder["clean"][0])], (12, 12, 12), batch_size=2,
+                         augment="resolution")
+    x, y = pairs[0]
+    assert x.shape == y.shape == (2, 12, 12, 12, 1)
+    with pytest.raises(ValueError, match="augment"):
+        PatchDataset("synthetic", folder["clean"], PATCH, augment="rotate")

@@ -85,3 +85,25 @@ def test_resume_after_a_kill_between_checkpoint_and_state_trains_only_missing_ep
     rows = (run / "history.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "2"]
     assert not [f for f in os.listdir(run) if f.startswith(".")]
+
+
+def test_init_fine_tunes_a_given_model(tmp_path):
+    import pytest
+
+    from medresae.errors import InputFileError
+
+    first, _ = train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / "first"), seed=1, **SMALL)
+    tuned, _ = train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / "tuned"), seed=2,
+                              init=str(tmp_path / "first" / "model.keras"), learning_rate=1e-9, **SMALL)
+    # the architecture and (with a vanishing learning rate) the weights come from the given model
+    assert tuned.count_params() == first.count_params() and tuned.metadata["init"] == "model.keras"
+    for a, b in zip(first.get_weights(), tuned.get_weights()):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+    with pytest.raises(InputFileError, match="2D model cannot train on 3D"):
+        two_d = build_denoiser("resunet", spatial_dims=2, filters=(4, 8))
+        two_d.save(str(tmp_path / "2d.keras"))
+        train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / "bad"),
+                       init=str(tmp_path / "2d.keras"), **SMALL)
+    with pytest.raises(InputFileError, match="no such model file"):
+        train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / "bad2"),
+                       init=str(tmp_path / "missing.keras"), **SMALL)

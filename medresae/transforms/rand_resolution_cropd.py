@@ -168,7 +168,9 @@ class RandResolutionCropd(Randomizable, MapTransform):
             for i, f in enumerate(flips):
                 if f:
                     y = np.flip(y, axis=1 + i)
-            out[key] = np.ascontiguousarray(y, dtype=np.float32)
+            # A copy, not ascontiguousarray: a flipped length-1 axis keeps a negative
+            # stride that numpy calls contiguous and torch refuses.
+            out[key] = np.array(y, dtype=np.float32, order="C", copy=True)
         return out
 
     def __call__(self, data):

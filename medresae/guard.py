@@ -1,0 +1,114 @@
+"""Do no harm: notice when a denoiser removed more than noise from a scan.
+
+A model meets scans unlike its training data: another body part, another
+intensity range, bone in a CT model trained on chest scans. There it can
+remove anatomy along with the noise and return a scan worse than its input.
+No clean reference exists at inference, but the noise level does: in each
+intensity band (MR: dark, middle and bright thirds of the foreground; CT:
+air, soft tissue and bone), what the model removed should be about as large
+as the noise measured in the input. A band where the removed part is several
+times the noise means the model changed the anatomy there.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from medresae.metrics import foreground_mask
+from medresae.noise import estimate_noise_sigma
+
+# Removed RMS over measured noise sigma above which a band counts as harmed.
+# Calibrated on the presets' training volumes (docs/presets.md): a model that
+# removes noise only stays below 1.6 there at every noise level.
+DEFAULT_LIMIT = 2.0
+# CT intensity bands in HU: (name, low, high).
+CT_BANDS = (("air", -np.inf, -500.0), ("soft tissue", -500.0, 300.0), ("bone", 300.0, np.inf))
+_MIN_BAND_VOXELS = 500
+
+
+@dataclasses.dataclass(frozen=True)
+class GuardReport:
+    """What `check_denoised` found.
+
+    Attributes:
+        sigma: noise sigma measured in the input (its units).
+        ratios: {band: removed RMS / sigma} for each band with enough voxels.
+        limit: the ratio above which a band counts as harmed.
+        harmed: names of the bands over the limit.
+    """
+
+    sigma: float
+    ratios: dict
+    limit: float
+    harmed: tuple
+
+    @property
+    def ok(self):
+        """True when no band was changed by much more than the noise."""
+        return not self.harmed
+
+    def message(self):
+        """One line for users: which bands, by how much."""
+        worst = max(self.ratios, key=self.ratios.get) if self.ratios else None
+        if self.ok:
+            return f"removed at most {self.ratios.get(worst, 0.0):.2f}x the measured noise ({self.sigma:.4g})"
+        parts = ", ".join(f"{band} {self.ratios[band]:.1f}x" for band in self.harmed)
+        return (f"the model changed this scan by more than {self.limit:g}x its measured noise "
+                f"({self.sigma:.4g}) in: {parts}; it was not trained on scans like this one")
+
+
+def check_denoised(noisy, denoised, modality="mr", sigma=None, limit=DEFAULT_LIMIT):
+    """Compares what a denoiser removed with the noise measured in its input.
+
+    Args:
+        noisy: the input scan (2D or 3D, or with a trailing channel axis of 1).
+        denoised: the model's output, same shape and units.
+        modality: 'mr' (bands: thirds of the foreground's intensities) or
+            'ct' (bands: air, soft tissue, bone in HU).
+        sigma: the input's noise sigma if known; default measured inside the
+            foreground with `estimate_noise_sigma`.
+        limit: removed RMS / sigma above which a band counts as harmed.
+
+    Returns:
+        A `GuardReport`.
+
+    Example:
+
+    >>> rng = np.random.default_rng(0)
+    >>> clean = np.zeros((48, 48, 8)); clean[8:40, 8:40] = 1.0
+    >>> noisy = clean + rng.normal(0, 0.05, clean.shape)
+    >>> check_denoised(noisy, clean).ok
+    True
+    >>> check_denoised(noisy, np.full(clean.shape, 0.5)).ok
+    False
+    """
+    noisy = np.asarray(noisy, np.float64)
+    denoised = np.asarray(denoised, np.float64)
+    if noisy.shape != denoised.shape:
+        raise ValueError(f"`noisy` and `denoised` must have one shape. Received: {noisy.shape} and {denoised.shape}")
+    if noisy.ndim == 4:
+        # Channels share one anatomy: compare their mean.
+        noisy, denoised = noisy.mean(axis=-1), denoised.mean(axis=-1)
+    if modality not in ("mr", "ct"):
+        raise ValueError(f"`modality` must be 'mr' or 'ct'. Received: modality={modality!r}")
+    body = noisy > -500.0 if modality == "ct" else foreground_mask(noisy)
+    if sigma is None:
+        sigma = estimate_noise_sigma(noisy, mask=body if body.sum() >= 1000 else None)
+    sigma = max(float(sigma), 1e-12)
+    removed = noisy - denoised
+    if modality == "ct":
+        bands = {name: (denoised >= lo) & (denoised < hi) for name, lo, hi in CT_BANDS}
+    else:
+        values = denoised[body]
+        edges = np.quantile(values, [1 / 3, 2 / 3]) if values.size else [0.0, 0.0]
+        bands = {
+            "dark tissue": body & (denoised < edges[0]),
+            "middle tissue": body & (denoised >= edges[0]) & (denoised < edges[1]),
+            "bright tissue": body & (denoised >= edges[1]),
+        }
+    ratios = {}
+    for name, band in bands.items():
+        if band.sum() >= _MIN_BAND_VOXELS:
+            ratios[name] = float(np.sqrt(np.mean(removed[band] ** 2)) / sigma)
+    harmed = tuple(name for name, ratio in ratios.items() if ratio > limit)
+    return GuardReport(sigma=sigma, ratios=ratios, limit=float(limit), harmed=harmed)
