@@ -16,6 +16,7 @@ import numpy as np
 
 from medresae import baselines
 from medresae._atomic import atomic_write_text, write_atomically
+from medresae.guard import check_denoised
 from medresae.metrics import evaluate, foreground_mask
 from medresae.noise import NoiseSpec, robust_max
 
@@ -109,12 +110,15 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
             given = sigma if sigma is not None else noise_std
             runs = [(m, lambda x, m=m: baselines.BASELINES[m][0](x, sigma=given, clean=clean,
                                                                voxel_sizes=voxel_sizes)) for m in methods]
+            guarded = set()
             for model_name, model in models.items():
                 normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")
                 runs.append((model_name, lambda x, model=model, normalize=normalize: denoise(
                     model, x[..., None], normalize=normalize, progress=False)[..., 0]))
+                guarded.add(model_name)
                 if adapt_steps:
                     runs.append((f"{model_name}+adapt", _adapted_run(model, normalize, adapt_steps, seed)))
+                    guarded.add(f"{model_name}+adapt")
             for method, run in runs:
                 if method == "nlmeans-dipy" and sigma is None:
                     continue  # dipy's Rician correction needs an MR noise sigma
@@ -123,6 +127,10 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
                 seconds = time.perf_counter() - start
                 scores = dict(evaluate(clean, out, mask=mask), seconds=seconds)
                 scores.update(_fidelity(clean, noisy, out, mask))
+                if method in guarded:
+                    # What `medresae denoise` would decide for this output (docs/presets.md#do-no-harm).
+                    report = check_denoised(noisy, out, modality="ct" if _looks_like_ct(clean) else "mr")
+                    scores["guard"] = {"ratios": report.ratios, "harmed": list(report.harmed)}
                 case["results"][method] = scores
                 if progress:
                     progress(f"{name:<18} {text:<14} {method:<18} PSNR {scores['psnr_mask']:6.2f} dB "
@@ -131,12 +139,21 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
     return {"cases": cases, "notes": notes, "seed": seed}
 
 
+def _guard_cell(scores):
+    guard = scores.get("guard")
+    if not guard:
+        return "-"
+    if guard["harmed"]:
+        return "input kept: " + ", ".join(f"{b} {guard['ratios'][b]:.1f}x" for b in guard["harmed"])
+    return f"ok ({max(guard['ratios'].values(), default=0.0):.1f}x)"
+
+
 def markdown_table(report):
     """The report as a markdown table (PSNR/SSIM inside the foreground, whole, time, fidelity)."""
     lines = [
         "| volume | noise | method | PSNR fg (dB) | SSIM fg | PSNR (dB) | SSIM | time (s) | tissue mean shift | "
-        "residual-clean corr. |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "residual-clean corr. | guard |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in report["cases"]:
         for method, s in case["results"].items():
@@ -144,7 +161,7 @@ def markdown_table(report):
             corr = f"{s['residual_clean_correlation']:+.3f}" if "residual_clean_correlation" in s else "-"
             lines.append(
                 f"| {case['volume']} | {case['noise']} | {method} | {s['psnr_mask']:.2f} | {s['ssim_mask']:.3f} | "
-                f"{s['psnr']:.2f} | {s['ssim']:.3f} | {s['seconds']:.1f} | {shift} | {corr} |"
+                f"{s['psnr']:.2f} | {s['ssim']:.3f} | {s['seconds']:.1f} | {shift} | {corr} | {_guard_cell(s)} |"
             )
     for note in report.get("notes", []):
         lines.append(f"\n- {note}")
