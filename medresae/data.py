@@ -15,8 +15,11 @@ channels-last batches every Keras backend trains on. Four kinds of data:
   measured sigma (Recorrupted-to-Recorrupted, Pang et al. 2021).
 """
 
+import copy
+import itertools
 import math
 import os
+import threading
 import time
 
 import keras
@@ -260,9 +263,12 @@ class PatchDataset(keras.utils.PyDataset):
         self.noise_sigma = noise_sigma
         self.seed = seed
         self._rng = np.random.default_rng(seed)
-        transform = Compose(self._deterministic(load_keys) + self._random(load_keys))
-        transform.set_random_state(seed=seed)
-        self._dataset = self._cache(transform, load_keys)
+        # Loading and normalising run once (cached); the random chain runs per patch, in one
+        # copy per loader thread: MONAI's random transforms keep per-call state on themselves.
+        self._dataset = self._cache(Compose(self._deterministic(load_keys)), load_keys)
+        self._random_template = Compose(self._random(load_keys))
+        self._chains = threading.local()
+        self._chain_count = itertools.count()
         default_steps = math.ceil(len(self.items) * self.samples_per_volume / self.batch_size)
         self.steps_per_epoch = check_positive_int(steps_per_epoch or default_steps, "steps_per_epoch")
         self._fixed = [self._draw_batch() for _ in range(self.steps_per_epoch)] if fixed else None
@@ -370,7 +376,7 @@ class PatchDataset(keras.utils.PyDataset):
         patches = []
         while len(patches) < self.batch_size:
             index = int(self._rng.integers(len(self._dataset)))
-            sample = self._dataset[index]
+            sample = self._random_chain()(self._dataset[index])
             patches.extend(sample if isinstance(sample, list) else [sample])
         patches = patches[: self.batch_size]
         x = np.stack([np.asarray(p["image"], np.float32) for p in patches])
@@ -382,6 +388,17 @@ class PatchDataset(keras.utils.PyDataset):
         if self.slices_2d:
             x, y = x[:, :, :, 0, :], y[:, :, :, 0, :]
         return np.ascontiguousarray(x), np.ascontiguousarray(y)
+
+    def _random_chain(self):
+        """This thread's copy of the random transforms: the first is seeded with `seed`
+        (one worker reproduces the same patches), the others with `seed + k`."""
+        chain = getattr(self._chains, "chain", None)
+        if chain is None:
+            k = next(self._chain_count)
+            chain = copy.deepcopy(self._random_template)
+            chain.set_random_state(seed=self.seed + k)
+            self._chains.chain = chain
+        return chain
 
     def noise_sigmas(self):
         """The noise sigma of each volume in normalised units, for 'recorrupted'.

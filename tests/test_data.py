@@ -207,3 +207,17 @@ def test_resolution_augmentation_on_slices_and_pairs(folder):
     assert x.shape == y.shape == (2, 12, 12, 12, 1)
     with pytest.raises(ValueError, match="augment"):
         PatchDataset("synthetic", folder["clean"], PATCH, augment="rotate")
+
+
+def test_loader_threads_keep_pairs_aligned(folder, tmp_path):
+    # Identical noisy and clean files: any patch whose two halves differ was cut, flipped or
+    # rotated by another thread's draw.
+    from concurrent.futures import ThreadPoolExecutor
+
+    twin = _crop_like(folder["clean"][0], tmp_path / "twin.nii.gz")
+    ds = PatchDataset("pairs", [(folder["clean"][0], twin), (folder["clean"][1], folder["clean"][1])],
+                      (16, 16, 4), batch_size=8, steps_per_epoch=60)
+    with ThreadPoolExecutor(8) as pool:
+        batches = list(pool.map(ds.__getitem__, range(60)))
+    for x, y in batches:
+        np.testing.assert_array_equal(x, y)

@@ -95,9 +95,10 @@ def test_init_fine_tunes_a_given_model(tmp_path):
     first, _ = train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / "first"), seed=1, **SMALL)
     tuned, _ = train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / "tuned"), seed=2,
                               init=str(tmp_path / "first" / "model.keras"), learning_rate=1e-9, **SMALL)
-    # the architecture and (with a vanishing learning rate) the weights come from the given model
+    # the architecture and (with a vanishing learning rate) the trained weights come from the given model;
+    # batch-norm statistics move on with the new data
     assert tuned.count_params() == first.count_params() and tuned.metadata["init"] == "model.keras"
-    for a, b in zip(first.get_weights(), tuned.get_weights()):
+    for a, b in zip(first.trainable_weights, tuned.trainable_weights):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
     with pytest.raises(InputFileError, match="2D model cannot train on 3D"):
         two_d = build_denoiser("resunet", spatial_dims=2, filters=(4, 8))

@@ -1,8 +1,9 @@
 """Pretrained denoisers shipped inside medresae.
 
-Each preset is a small `.keras` file in this folder, trained only on the
-volumes of the project's development data (see docs/presets.md for the
-exact commands, seeds and backend), with synthetic noise and augmentation.
+Each preset is a small `.keras` file in this folder, trained on scans from
+released packages (tools/build_corpus.py rebuilds them; docs/presets.md has
+the sources, licences, exact commands, seeds and backend), with synthetic
+noise and augmentation.
 
 Example:
 
@@ -16,8 +17,9 @@ import os
 PRESETS = {
     "brain-mr": {
         "file": "brain_mr.keras",
-        "description": "brain MRI magnitude noise (Rician, 1-12 % of the robust maximum), one model for every "
-        "level; thick-slice or 3D volumes",
+        "description": "MRI magnitude noise (Rician, 1-15 % of the robust maximum), one model for every "
+        "level; trained on 12 MR scans (T1, b0/EPI; brain and abdomen; voxels of 0.8 to 6.5 mm) with random "
+        "axis order, resolution, thick slices, gamma and bias fields",
     },
     "ct": {
         "file": "ct.keras",
