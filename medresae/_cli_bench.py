@@ -170,8 +170,9 @@ def run_bench_speed(args):
         preset_path(args.model)  # a one-line error for an unknown name, before any subprocess
     if len(args.patch) != 3 or len(args.volume) != 3:
         raise InputFileError(f"--patch and --volume take X,Y,Z. Received: {args.patch}, {args.volume}")
+    strides = args.strides[0] if len(args.strides) == 1 else args.strides  # --strides 2: every axis
     report = run_speed_benchmark(
-        model=args.model, filters=args.filters, blocks=args.blocks, strides=args.strides, patch=args.patch,
+        model=args.model, filters=args.filters, blocks=args.blocks, strides=strides, patch=args.patch,
         batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, volume=args.volume, tile=args.tile,
         backends=args.backends, reference=not args.no_reference, torch_compile=args.torch_compile,
         train=not args.no_train,
