@@ -73,12 +73,12 @@ class RandAddNoised(RandomizableTransform, MapTransform):
             kwargs["voxel_size_mm"] = float(spacing[0])
         return kwargs
 
-    def _sigma(self, d, level):
+    def _sigma(self, d, spec, level):
         """Sigma in model units. Data scaled by InvertibleScaleIntensityd have
         their robust maximum at 1, so a relative level is sigma itself; an
         absolute level (input units) is divided by the scale."""
         params = d.get(self.params_key)
-        if self.spec.relative or not params:
+        if spec.relative or not params:
             return level
         return level / (params["high"] - params["low"])
 
@@ -86,20 +86,21 @@ class RandAddNoised(RandomizableTransform, MapTransform):
         d = dict(data)
         self.randomize(None)
         rng = generator_from(self.R)
-        self.spec = self.specs[int(rng.integers(len(self.specs)))]
-        level = self.spec.sample_level(rng)
+        # Per-call choices stay local: one transform may serve several loader threads.
+        spec = self.specs[int(rng.integers(len(self.specs)))]
+        level = spec.sample_level(rng)
         for key, out_key in self.key_iterator(d, self.output_keys):
             x = to_numpy(d[key]).astype(np.float32, copy=False)
             if not self._do_transform:
                 d[out_key] = x.copy()
                 continue
-            if self.spec.model == "ct":
+            if spec.model == "ct":
                 kwargs = self._ct_kwargs(d)
-                noisy = np.stack([self.spec.apply(c, rng=rng, level=level, **kwargs) for c in x])
+                noisy = np.stack([spec.apply(c, rng=rng, level=level, **kwargs) for c in x])
             else:
-                noisy = add_noise(x, self.spec.model, self._sigma(d, level), relative=False,
-                                  coils=self.spec.coils, rng=rng)
+                noisy = add_noise(x, spec.model, self._sigma(d, spec, level), relative=False,
+                                  coils=spec.coils, rng=rng)
             d[out_key] = noisy.astype(np.float32, copy=False)
         d["noise_level"] = level
-        d["noise_model"] = self.spec.model
+        d["noise_model"] = spec.model
         return d
