@@ -38,7 +38,8 @@ class GuardReport:
         sigma: noise sigma measured in the input (its units).
         ratios: {band: removed RMS / sigma} for each band with enough voxels.
         limit: the ratio above which a band counts as harmed.
-        harmed: names of the bands over the limit.
+        harmed: names of the bands over the limit (or the count of
+            non-finite output voxels, which always count as harm).
     """
 
     sigma: float
@@ -56,7 +57,8 @@ class GuardReport:
         worst = max(self.ratios, key=self.ratios.get) if self.ratios else None
         if self.ok:
             return f"removed at most {self.ratios.get(worst, 0.0):.2f}x the measured noise ({self.sigma:.4g})"
-        parts = ", ".join(f"{band} {self.ratios[band]:.1f}x" for band in self.harmed)
+        parts = ", ".join(f"{band} {self.ratios[band]:.1f}x" if band in self.ratios else band
+                          for band in self.harmed)
         return (f"the model changed this scan by more than {self.limit:g}x its measured noise "
                 f"({self.sigma:.4g}) in: {parts}; it was not trained on scans like this one")
 
@@ -99,6 +101,9 @@ def check_denoised(noisy, denoised, modality="mr", sigma=None, limit=DEFAULT_LIM
     if sigma is None:
         sigma = estimate_noise_sigma(noisy, mask=body if body.sum() >= 1000 else None)
     sigma = max(float(sigma), 1e-12)
+    if not np.all(np.isfinite(denoised)):
+        count = int(denoised.size - np.count_nonzero(np.isfinite(denoised)))
+        return GuardReport(sigma=sigma, ratios={}, limit=float(limit), harmed=(f"{count} non-finite voxels",))
     removed = noisy - denoised
     if modality == "ct":
         bands = {name: (denoised >= lo) & (denoised < hi) for name, lo, hi in CT_BANDS}
@@ -114,5 +119,6 @@ def check_denoised(noisy, denoised, modality="mr", sigma=None, limit=DEFAULT_LIM
     for name, band in bands.items():
         if band.sum() >= _MIN_BAND_VOXELS:
             ratios[name] = float(np.sqrt(np.mean(removed[band] ** 2)) / sigma)
-    harmed = tuple(name for name, ratio in ratios.items() if ratio > limit)
+    # `not <=` also catches NaN: a model that returned non-finite values harmed the scan.
+    harmed = tuple(name for name, ratio in ratios.items() if not ratio <= limit)
     return GuardReport(sigma=sigma, ratios=ratios, limit=float(limit), harmed=harmed)

@@ -39,6 +39,13 @@ def test_ct_bands_are_air_soft_tissue_and_bone():
     assert "bone" in check_denoised(noisy, blurred_bone, modality="ct").harmed
 
 
+def test_non_finite_output_counts_as_harm():
+    noisy = _brain()
+    out = noisy.copy()
+    out[out > np.percentile(out, 70)] = np.nan
+    assert not check_denoised(noisy, out).ok
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="one shape"):
         check_denoised(np.zeros((8, 8, 8)), np.zeros((8, 8, 4)))
@@ -49,8 +56,9 @@ def test_bad_arguments():
 def test_cli_writes_the_input_when_the_model_harms_the_scan(tmp_path, capsys):
     from medresae.models import ResUNet
 
-    # An untrained non-residual model returns something unrelated to its input: harm everywhere.
+    # A non-residual model with all weights zero returns a constant: it removes the whole anatomy.
     model = ResUNet(spatial_dims=3, filters=(4, 8), n_blocks=1, strides=(2, 2, 1), residual=False)
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
     model.metadata = {"normalize": "percentile", "modality": "mr"}
     model.save(str(tmp_path / "harmful.keras"))
     brain = _brain()[:64, :64, :8]

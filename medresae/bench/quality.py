@@ -144,7 +144,8 @@ def _guard_cell(scores):
     if not guard:
         return "-"
     if guard["harmed"]:
-        return "input kept: " + ", ".join(f"{b} {guard['ratios'][b]:.1f}x" for b in guard["harmed"])
+        return "input kept: " + ", ".join(f"{b} {guard['ratios'][b]:.1f}x" if b in guard["ratios"] else b
+                                          for b in guard["harmed"])
     return f"ok ({max(guard['ratios'].values(), default=0.0):.1f}x)"
 
 
