@@ -57,8 +57,9 @@ class GuardReport:
         worst = max(self.ratios, key=self.ratios.get) if self.ratios else None
         if self.ok:
             return f"removed at most {self.ratios.get(worst, 0.0):.2f}x the measured noise ({self.sigma:.4g})"
-        parts = ", ".join(f"{band} {self.ratios[band]:.1f}x" if band in self.ratios else band
-                          for band in self.harmed)
+        if not self.ratios:
+            return f"the model returned {self.harmed[0]}"
+        parts = ", ".join(f"{band} {self.ratios[band]:.1f}x" for band in self.harmed)
         return (f"the model changed this scan by more than {self.limit:g}x its measured noise "
                 f"({self.sigma:.4g}) in: {parts}; it was not trained on scans like this one")
 
