@@ -1,6 +1,6 @@
 """`medresae bench`: benchmarks users run on their own machine."""
 
-from medresae._cli_common import int_tuple
+from medresae._cli_common import int_tuple, per_axis
 
 
 def add_parser(sub, parent):
@@ -170,9 +170,8 @@ def run_bench_speed(args):
         preset_path(args.model)  # a one-line error for an unknown name, before any subprocess
     if len(args.patch) != 3 or len(args.volume) != 3:
         raise InputFileError(f"--patch and --volume take X,Y,Z. Received: {args.patch}, {args.volume}")
-    strides = args.strides[0] if len(args.strides) == 1 else args.strides  # --strides 2: every axis
     report = run_speed_benchmark(
-        model=args.model, filters=args.filters, blocks=args.blocks, strides=strides, patch=args.patch,
+        model=args.model, filters=args.filters, blocks=args.blocks, strides=per_axis(args.strides), patch=args.patch,
         batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, volume=args.volume, tile=args.tile,
         backends=args.backends, reference=not args.no_reference, torch_compile=args.torch_compile,
         train=not args.no_train,

@@ -17,6 +17,14 @@ def int_tuple(text):
     return values
 
 
+def per_axis(values):
+    """An int_tuple for an argument that is one value for every axis or one per axis:
+    (2,) -> 2, (2, 2, 1) -> (2, 2, 1), None -> None."""
+    if values is not None and len(values) == 1:
+        return values[0]
+    return values
+
+
 @contextlib.contextmanager
 def one_line_warnings():
     """Prints the warnings raised inside as `medresae: warning: ...` lines on stderr.

@@ -2,7 +2,7 @@
 
 import os
 
-from medresae._cli_common import int_tuple
+from medresae._cli_common import int_tuple, per_axis
 
 
 def add_parser(sub, parent):
@@ -130,8 +130,7 @@ def run(args):
     model, history = train_denoiser(
         kind, volumes, args.out, patch_size=args.patch, noise=args.noise, modality=args.modality,
         architecture=args.model, filters=args.filters, n_blocks=args.blocks,
-        strides=args.strides[0] if args.strides and len(args.strides) == 1 else args.strides,
-        kernel_size=args.kernel[0] if len(args.kernel) == 1 else args.kernel,
+        strides=per_axis(args.strides), kernel_size=per_axis(args.kernel),
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         validation_fraction=args.validation or None, loss=args.loss, learning_rate=args.lr,
         schedule=args.schedule, early_stopping=args.early_stopping or None, resume=args.resume,

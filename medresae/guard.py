@@ -64,6 +64,27 @@ class GuardReport:
                 f"({self.sigma:.4g}) in: {parts}; it was not trained on scans like this one")
 
 
+def intensity_bands(image, modality, body):
+    """{band name: boolean mask}: CT air, soft tissue and bone by HU; MR dark,
+    middle and bright thirds of the intensities inside `body`.
+
+    Example:
+
+    >>> image = np.arange(27.0).reshape(3, 3, 3)
+    >>> {name: int(m.sum()) for name, m in intensity_bands(image, "mr", image > 2).items()}
+    {'dark tissue': 8, 'middle tissue': 8, 'bright tissue': 8}
+    """
+    if modality == "ct":
+        return {name: (image >= lo) & (image < hi) for name, lo, hi in CT_BANDS}
+    values = image[body]
+    edges = np.quantile(values, [1 / 3, 2 / 3]) if values.size else [0.0, 0.0]
+    return {
+        "dark tissue": body & (image < edges[0]),
+        "middle tissue": body & (image >= edges[0]) & (image < edges[1]),
+        "bright tissue": body & (image >= edges[1]),
+    }
+
+
 def check_denoised(noisy, denoised, modality="mr", sigma=None, limit=DEFAULT_LIMIT):
     """Compares what a denoiser removed with the noise measured in its input.
 
@@ -106,16 +127,7 @@ def check_denoised(noisy, denoised, modality="mr", sigma=None, limit=DEFAULT_LIM
         count = int(denoised.size - np.count_nonzero(np.isfinite(denoised)))
         return GuardReport(sigma=sigma, ratios={}, limit=float(limit), harmed=(f"{count} non-finite voxels",))
     removed = noisy - denoised
-    if modality == "ct":
-        bands = {name: (denoised >= lo) & (denoised < hi) for name, lo, hi in CT_BANDS}
-    else:
-        values = denoised[body]
-        edges = np.quantile(values, [1 / 3, 2 / 3]) if values.size else [0.0, 0.0]
-        bands = {
-            "dark tissue": body & (denoised < edges[0]),
-            "middle tissue": body & (denoised >= edges[0]) & (denoised < edges[1]),
-            "bright tissue": body & (denoised >= edges[1]),
-        }
+    bands = intensity_bands(denoised, modality, body)
     ratios = {}
     for name, band in bands.items():
         if band.sum() >= _MIN_BAND_VOXELS:

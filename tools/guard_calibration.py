@@ -20,15 +20,10 @@ import numpy as np
 
 
 def _bands(clean, modality):
-    from medresae.guard import CT_BANDS
+    from medresae.guard import intensity_bands
     from medresae.metrics import foreground_mask
 
-    if modality == "ct":
-        return {name: (clean >= lo) & (clean < hi) for name, lo, hi in CT_BANDS}
-    body = foreground_mask(clean)
-    edges = np.quantile(clean[body], [1 / 3, 2 / 3])
-    return {"dark tissue": body & (clean < edges[0]), "middle tissue": body & (clean >= edges[0]) & (clean < edges[1]),
-            "bright tissue": body & (clean >= edges[1])}
+    return intensity_bands(clean, modality, None if modality == "ct" else foreground_mask(clean))
 
 
 def main(argv=None):
