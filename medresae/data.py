@@ -187,7 +187,8 @@ class PatchDataset(keras.utils.PyDataset):
             rotations; 'resolution': a random voxel grid per patch (axis
             order, flips, in-plane zoom, thick slices; see
             `RandResolutionCropd`; 2D patches are then slices of any
-            orientation and thickness) and, for 'synthetic' MR data, random
+            orientation and thickness; for 'ct', axial slices stay axial and
+            only get thicker) and, for 'synthetic' MR data, random
             gamma and bias fields before the noise, so a model does not learn
             one protocol's grid and contrast; 'none' (or False): as cut.
         n2v_ratio, n2v_radius: blind-spot masking for 'noise2void'.
@@ -319,8 +320,11 @@ class PatchDataset(keras.utils.PyDataset):
     def _random(self, keys):
         keys = list(keys)
         if self.augment == "resolution":
+            # CT is reconstructed in axial slices (the last axis after RAS): its noise texture
+            # lies in that plane, so only in-plane axes are swapped and only slices thickened.
             chain = [RandResolutionCropd(keys, self.patch_size, w_key="weight" if self.foreground else None,
-                                         num_samples=self.samples_per_volume)]
+                                         num_samples=self.samples_per_volume,
+                                         slice_axis=2 if self.modality == "ct" else None)]
             if self.kind == "synthetic" and self.modality == "mr":
                 # Contrast and coil-sensitivity changes of the clean image, before its noise.
                 chain += [RandAdjustContrastd("target", prob=0.3, gamma=(0.7, 1.5)),

@@ -196,6 +196,25 @@ def test_resolution_crop_permutes_axes_and_takes_volumes_smaller_than_the_patch(
     assert varying == {0, 1, 2}
 
 
+def test_resolution_crop_with_a_slice_axis_keeps_it_and_only_thickens_it():
+    from medresae.transforms import RandResolutionCropd
+
+    # Varies along z only, each slice a different value: z must stay the output's z axis,
+    # and a thickened slice is the mean of whole source slices.
+    z = np.arange(24, dtype="float32")
+    x = np.broadcast_to(z[None, None, :], (32, 32, 24))[None].copy()
+    t = RandResolutionCropd("image", (8, 8, 4), w_key=None, slice_axis=2, thick_prob=1.0, thickness_mm=(4.0, 4.0))
+    t.set_random_state(0)
+    for _ in range(10):
+        out = t({"image": x, "spacing": (0.5, 0.5, 1.0)})["image"][0]
+        assert out.shape == (8, 8, 4)
+        assert np.ptp(out, axis=(0, 1)).max() < 1e-4  # constant in plane
+        steps = np.abs(np.diff(out[0, 0]))
+        np.testing.assert_allclose(steps, 4.0, atol=1e-4)  # 4 mm slices of 1 mm source slices
+    with pytest.raises(ValueError, match="slice_axis"):
+        RandResolutionCropd("image", (8, 8, 4), slice_axis=3)
+
+
 def test_resolution_crop_centres_fall_in_the_weight_map():
     from medresae.transforms import RandResolutionCropd
 

@@ -77,6 +77,12 @@ class RandResolutionCropd(Randomizable, MapTransform):
         zoom_range: (low, high) in-plane zoom factors.
         thick_prob: probability of a thick-slice axis.
         thickness_mm: (low, high) slice thickness in mm.
+        slice_axis: None (any axis may become any output axis, and any
+            finely sampled axis may become thick), or the source axis that
+            stays the slice axis: only the other two are swapped, zoomed
+            and flipped in plane, and only this one is made thicker. For
+            data whose noise is already in the volume and has a fixed
+            texture in the acquisition plane (reconstructed CT slices).
 
     Example:
 
@@ -88,7 +94,7 @@ class RandResolutionCropd(Randomizable, MapTransform):
 
     def __init__(self, keys, spatial_size, w_key="weight", spacing_key="spacing", num_samples=1, permute=True,
                  flip=True, zoom_range=(0.8, 1.5), thick_prob=0.5, thickness_mm=(2.0, 7.0),
-                 allow_missing_keys=False):
+                 slice_axis=None, allow_missing_keys=False):
         MapTransform.__init__(self, keys, allow_missing_keys)
         self.spatial_size = tuple(int(s) for s in spatial_size)
         if len(self.spatial_size) != 3 or min(self.spatial_size) < 1:
@@ -104,6 +110,9 @@ class RandResolutionCropd(Randomizable, MapTransform):
         self.zoom_range = (low, high)
         self.thick_prob = float(thick_prob)
         self.thickness_mm = tuple(float(v) for v in thickness_mm)
+        if slice_axis not in (None, 0, 1, 2):
+            raise ValueError(f"`slice_axis` must be None, 0, 1 or 2. Received: slice_axis={slice_axis!r}")
+        self.slice_axis = slice_axis
 
     def randomize(self, data=None):
         """Nothing to draw here: every patch draws its own geometry in `__call__`."""
@@ -121,6 +130,8 @@ class RandResolutionCropd(Randomizable, MapTransform):
         return tuple(int(rng.integers(s)) for s in shape)
 
     def _geometry(self, rng, spacing, shape):
+        if self.slice_axis is not None:
+            return self._slice_geometry(rng, spacing, shape)
         order = list(rng.permutation(3)) if self.permute else [0, 1, 2]
         zoom = float(np.exp(rng.uniform(*np.log(self.zoom_range))))
         factors = [zoom] * 3
@@ -135,11 +146,31 @@ class RandResolutionCropd(Randomizable, MapTransform):
             factor = min(factor, shape[src] / self.spatial_size[axis])
             if factor > zoom:
                 factors[axis] = factor
+        return order, self._fit(factors, order, shape), self._flips(rng)
+
+    def _slice_geometry(self, rng, spacing, shape):
+        s = self.slice_axis
+        plane = [a for a in range(3) if a != s]
+        if self.permute and rng.random() < 0.5:
+            plane = plane[::-1]
+        order = list(plane)
+        order.insert(s, s)
+        zoom = float(np.exp(rng.uniform(*np.log(self.zoom_range))))
+        factors = [zoom] * 3
+        factors[s] = 1.0
+        if rng.random() < self.thick_prob:
+            # Thicker slices only: a slice thinner than acquired cannot be made.
+            factor = rng.uniform(*self.thickness_mm) / spacing[s]
+            factors[s] = max(1.0, min(factor, shape[s] / self.spatial_size[s]))
+        return order, self._fit(factors, order, shape), self._flips(rng)
+
+    def _flips(self, rng):
+        return [bool(rng.random() < 0.5) if self.flip else False for _ in range(3)]
+
+    def _fit(self, factors, order, shape):
         # A source axis shorter than the region it should cover (a thick-slice
         # axis read as an in-plane one) is sampled more finely instead.
-        factors = [min(f, shape[order[i]] / self.spatial_size[i]) for i, f in enumerate(factors)]
-        flips = [bool(rng.random() < 0.5) if self.flip else False for _ in range(3)]
-        return order, factors, flips
+        return [min(f, shape[order[i]] / self.spatial_size[i]) for i, f in enumerate(factors)]
 
     def _cut(self, arrays, rng, spacing):
         shape = next(iter(arrays.values())).shape[1:]
