@@ -11,7 +11,7 @@ MARKER = "<!-- medresae-cli-help -->"
 
 
 def _help_texts():
-    from medresae.cli import build_parser
+    from medresae_cli.parser import build_parser
 
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal width
     parser = build_parser()

@@ -1,4 +1,4 @@
-"""`python -m medresae` runs the command line (see medresae.cli)."""
+"""`python -m medresae` runs the command line (see medresae_cli)."""
 
 import sys
 

@@ -50,6 +50,32 @@ class OutputExistsError(InputFileError, FileExistsError):
     """
 
 
+class ModelOutputError(ValueError):
+    """A model returned something a denoiser cannot: several arrays, or an
+    output whose spatial shape differs from its input's.
+
+    Raised by `medresae.inference.denoise`; the fault is the model's, not the
+    volume's, so the command line names the model file in the message.
+
+    Example:
+
+    >>> isinstance(ModelOutputError("returned 2 arrays"), ValueError)
+    True
+    """
+
+
+class ExtremeValuesWarning(UserWarning):
+    """A few voxels lie far outside the scan's intensity range (e.g. a
+    corrupt 1e30 voxel); `medresae.inference.denoise` kept them out of the
+    model's input and passed them through unchanged.
+
+    Example:
+
+    >>> issubclass(ExtremeValuesWarning, UserWarning)
+    True
+    """
+
+
 class ClippedValuesWarning(UserWarning):
     """Values were clipped to fit the integer dtype of an output file.
 
@@ -62,3 +88,20 @@ class ClippedValuesWarning(UserWarning):
     >>> issubclass(ClippedValuesWarning, UserWarning)
     True
     """
+
+
+def one_line_reason(err, limit=400):
+    """Another library's exception as one line for our messages: its type and
+    text, whitespace folded, and a long text cut at the end of a sentence
+    (or a word) rather than mid-word.
+
+    Example:
+
+    >>> one_line_reason(ValueError("Bad value.   Try again."))
+    'ValueError: Bad value. Try again.'
+    """
+    text = " ".join(str(err).split())
+    if len(text) > limit:
+        cut = text.rfind(". ", 0, limit)
+        text = text[: cut + 1] if cut > limit // 2 else text[: text.rfind(" ", 0, limit)] + " ..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

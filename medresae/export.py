@@ -30,8 +30,10 @@ import importlib.util
 import math
 import os
 import shutil
-import uuid
 import warnings
+
+from medresae._atomic import temp_path
+from medresae.errors import one_line_reason
 
 FORMATS = ("savedmodel", "onnx")
 _KERAS_FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx"}
@@ -377,7 +379,7 @@ def export_model(model, path, format="savedmodel", shape=None, overwrite=False, 
     graph(probe[:1])  # Keras exports only models that have been called
 
     suffix = ".onnx" if format == "onnx" else ""
-    temp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp{suffix}")
+    temp = temp_path(path, suffix)
     result = ExportResult(path=path, format=format, backend=backend, input_shape=signature_shape)
     try:
         try:
@@ -386,10 +388,9 @@ def export_model(model, path, format="savedmodel", shape=None, overwrite=False, 
                 warnings.simplefilter("ignore")
                 graph.export(temp, format=_KERAS_FORMATS[format], verbose=False, **kwargs)
         except Exception as err:
-            message = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
             hint = "" if backend == "tensorflow" else "; try --backend tensorflow"
             raise ValueError(
-                f"{format} export failed on the {backend} backend ({type(err).__name__}: {message}){hint}"
+                f"{format} export failed on the {backend} backend ({one_line_reason(err)}){hint}"
             ) from err
         if not os.path.exists(temp):
             raise ValueError(f"{format} export on the {backend} backend wrote nothing to {temp}")
@@ -398,8 +399,7 @@ def export_model(model, path, format="savedmodel", shape=None, overwrite=False, 
             try:
                 got = _run_artifact(temp, format, probe)
             except Exception as err:
-                message = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-                raise ValueError(f"the exported {format} artifact does not run ({message})") from err
+                raise ValueError(f"the exported {format} artifact does not run ({one_line_reason(err)})") from err
             if got.shape != expected.shape:
                 raise ValueError(
                     f"the exported {format} artifact returned shape {got.shape}, the model {expected.shape}"

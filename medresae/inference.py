@@ -13,6 +13,7 @@ import functools
 import itertools
 import math
 import numbers
+import warnings
 
 import keras
 import numpy as np
@@ -23,6 +24,7 @@ from medresae._validation import (
     check_positive_number,
     standardize_tuple,
 )
+from medresae.errors import ExtremeValuesWarning, ModelOutputError
 from medresae.intensity import IntensityNormalizer
 
 NORMALIZE = ("percentile", "window", None)
@@ -269,7 +271,7 @@ def _predict(model, batch):
     if isinstance(out, (list, tuple)) and len(out) == 1:
         out = out[0]
     if isinstance(out, (list, tuple, dict)):
-        raise ValueError(f"`model` must return one array; it returned a {type(out).__name__}.")
+        raise ModelOutputError(f"`model` must return one array; it returned a {type(out).__name__}.")
     return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
 
 
@@ -354,8 +356,14 @@ def denoise(
             than the receptive field but not than the divisor is fine); a
             `tile` that is not a multiple of the model's
             `spatial_divisor`; `overlap` outside [0, 1); `batch_size` < 1;
-            an unknown `normalize` or `dtype`; a model output whose spatial
-            shape differs from its input's.
+            an unknown `normalize` or `dtype`; `ModelOutputError` (a
+            ValueError): a model output whose spatial shape differs from its
+            input's, or several outputs.
+
+    Warns:
+        ExtremeValuesWarning: voxels more than 20 times the normalised
+            range away from it (corrupt values such as 1e30) were kept out
+            of the model's input and passed through unchanged.
 
     Example:
 
@@ -416,6 +424,7 @@ def denoise(
         x = np.empty(volume.shape, dtype=dtype)
         for rows in _chunks(len(volume), row):
             x[rows] = normalizer.transform(volume[rows])
+    extreme = _hold_back_extremes(x, row) if normalizer is not None else None
     pads = [((p - s) // 2, p - s - (p - s) // 2) for p, s in zip(padded_sizes, sizes)]
     if any(any(w) for w in pads):
         x = np.pad(x, pads + [(0, 0)], mode="reflect")
@@ -441,9 +450,10 @@ def denoise(
         batch[len(chunk):] = 0
         pred = _predict(model, batch)
         if pred.ndim != batch.ndim or pred.shape[:-1] != batch.shape[:-1]:
-            raise ValueError(
-                f"`model` must map a batch of shape {batch.shape} to shape (batch, *tile, channels) "
-                f"with the same tile. Received: output shape={pred.shape}"
+            raise ModelOutputError(
+                f"the model must return an image of the shape it is given: it maps a batch of tiles of "
+                f"shape {batch.shape} to shape {pred.shape}; use an image-to-image model that keeps the "
+                "spatial shape"
             )
         if acc is None:
             acc = np.zeros(padded_sizes + pred.shape[-1:], dtype=np.float32)
@@ -471,4 +481,43 @@ def denoise(
         part = acc[(slice(lo + rows.start, lo + rows.stop),) + crop[1:]]
         part = part / np.multiply.outer(norms[0][rows], rest)[..., None]
         out[rows] = part if normalizer is None else normalizer.inverse(part)
+    if extreme is not None and out.shape[-1] == volume.shape[-1]:
+        out[extreme] = volume[extreme]
     return out
+
+
+# Normalised intensities beyond [-EXTREME, 1 + EXTREME] (20 times the range the
+# normaliser maps to [0, 1]) are not anatomy but corrupt voxels.
+EXTREME = 20.0
+
+
+def _hold_back_extremes(x, row):
+    """Clips voxels of `x` (model units) far outside the scan's range into the
+    range of the other voxels, in place, so that a convolution cannot spread
+    them over their neighbours; returns their mask (None if there are none)
+    with an `ExtremeValuesWarning`."""
+    extreme = None
+    for rows in _chunks(len(x), row):
+        part = x[rows]
+        found = (part < -EXTREME) | (part > 1.0 + EXTREME)
+        if found.any():
+            if extreme is None:
+                extreme = np.zeros(x.shape, bool)
+            extreme[rows] = found
+    if extreme is None:
+        return None
+    n = int(np.count_nonzero(extreme))
+    largest = float(np.max(np.abs(x[extreme])))
+    rest = x[~extreme]
+    if rest.size:
+        np.clip(x, rest.min(), rest.max(), out=x, where=extreme)
+    else:
+        x[extreme] = 0.0
+    warnings.warn(
+        f"{n} of {x.size} voxels lie far outside the scan's intensity range ({largest:.3g} times its "
+        "robust range); they were kept out of the model's input, so they cannot spread into their "
+        "neighbours, and are passed through unchanged; check the scan for corrupt voxels",
+        ExtremeValuesWarning,
+        stacklevel=3,
+    )
+    return extreme

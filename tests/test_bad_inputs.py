@@ -80,6 +80,29 @@ def kit(tmp_path_factory):
     scale = keras.Sequential([keras.Input((None, None, None, 1)), keras.layers.Rescaling(1.5, offset=0.25)])
     scale.save(str(d / "scale.keras"))
     (d / "garbage.keras").write_bytes(b"PK\x03\x04 not a zip archive")
+    # Models that are wrong in ways only running them shows: an output smaller than the
+    # input, an infinite output, and one that Keras refuses to load (Python code).
+    crop = keras.Sequential([keras.Input((None, None, None, 1)), keras.layers.Cropping3D(((1, 1), (1, 1), (0, 0)))])
+    crop.save(str(d / "crop.keras"))
+    huge = keras.Sequential([keras.Input((None, None, None, 1)), keras.layers.Rescaling(1e30),
+                             keras.layers.Rescaling(1e30)])
+    huge.save(str(d / "infinite.keras"))
+    lam = keras.Sequential([keras.Input((None, None, None, 1)), keras.layers.Lambda(lambda t: t * 2.0)])
+    lam.save(str(d / "lambda.keras"))
+    # A 3x3x3 mean filter: what a model does to a corrupt voxel's neighbours.
+    mean = keras.Sequential([keras.Input((None, None, None, 1)),
+                             keras.layers.Conv3D(1, 3, padding="same", use_bias=False,
+                                                 kernel_initializer=keras.initializers.Constant(1.0 / 27))])
+    mean.save(str(d / "mean.keras"))
+    # Finite float64 values that float32 cannot hold; an RGB colour image; an empty mask.
+    big = rng.uniform(10, 100, (16, 16, 4))
+    big[3, 3, 1] = 1e300
+    _nifti(d / "float64_huge.nii.gz", big, dtype="float64")
+    rgb = np.zeros((16, 16, 4), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    nib.save(nib.Nifti1Image(rgb, AFFINE), str(d / "rgb.nii.gz"))
+    _nifti(d / "empty_mask.nii.gz", np.zeros((16, 16, 4), "uint8"), dtype="uint8")
+    (d / "existing.json").write_text("{}\n")
+    (d / "a_file").write_text("not a folder\n")
     (d / "weights.txt").write_text("not a model\n")
     return k
 
@@ -185,7 +208,7 @@ CASES = [
     ("output dtype not real", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--dtype", "complex64"),
      ["x.nii.gz: `dtype` must be", "dtype='complex64'"]),
     ("overlap out of range", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--overlap", "1"),
-     ["--overlap must be in [0, 1). Received: 1.0"]),
+     ["argument --overlap: expected a number from 0 to below 1; got '1'"]),
     ("folder in, file out", lambda k, o: _dn(k, "folder", o / "x.nii.gz"),
      ["x.nii.gz: IN is a folder of NIfTI files, so OUT must be a folder"]),
     ("folder in, bad model: no output folder made",
@@ -199,6 +222,59 @@ CASES = [
      ["'foo:1'", "unknown model 'foo'"]),
     ("bad noise level", lambda k, o: ["simulate", k["good"], "-o", o / "x.nii.gz", "--noise", "rician:-1"],
      ["--noise 'rician:-1': ", "bad level '-1'"]),
+    # --json outputs: checked before any scoring, never an input, never replaced unasked.
+    ("evaluate --json is the reference",
+     lambda k, o: ["evaluate", "--reference", k["good"], k["good"], "--json", k["good"]],
+     ["good.nii.gz: would overwrite the input", "write to a different file"]),
+    ("evaluate --json exists",
+     lambda k, o: ["evaluate", "--reference", k["good"], k["good"], "--json", k["dir"] / "existing.json"],
+     ["existing.json: file exists", "--overwrite"]),
+    ("bench data --json exists", lambda k, o: ["bench", "data", "--json", k["dir"] / "existing.json"],
+     ["existing.json: file exists", "--overwrite"]),
+    ("output name too long", lambda k, o: _dn(k, "good.nii.gz", o / ("n" * 250 + ".nii.gz")),
+     ["the file name is 257 bytes long, more than this file system's 255; choose a shorter name"]),
+    # Messages that name the real culprit.
+    ("float64 values beyond float32", lambda k, o: _dn(k, "float64_huge.nii.gz", o / "x.nii.gz"),
+     ["float64_huge.nii.gz: 1 of 1024 voxels hold values beyond the float32 range", "up to 1e+300",
+      "rescale the image first"]),
+    ("RGB image", lambda k, o: _dn(k, "rgb.nii.gz", o / "x.nii.gz"),
+     ["rgb.nii.gz: a colour (RGB) image; medresae denoises greyscale scans"]),
+    ("model output smaller than its input", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz",
+                                                             model=k["dir"] / "crop.keras"),
+     ["crop.keras: the model must return an image of the shape it is given"]),
+    ("model output infinite (--no-guard)", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--no-guard",
+                                                            model=k["dir"] / "infinite.keras"),
+     ["infinite.keras: the model returned 1024 NaN or infinite voxels for ", "nothing was written"]),
+    ("Lambda-layer model", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", model=k["dir"] / "lambda.keras"),
+     ["lambda.keras: cannot load this Keras model: it holds Python code (a Lambda layer)", "safe_mode=False"]),
+    ("simulate --seed -1", lambda k, o: ["simulate", k["good"], "-o", o / "x.nii.gz", "--noise", "rician:0.05",
+                                         "--seed", "-1"],
+     ["argument --seed: expected an integer >= 0; got '-1'", "medresae simulate --help"]),
+    ("--tile with 4 values", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--tile", "8,8,4,2"),
+     ["argument --tile: expected positive ints like 64,64,8; got '8,8,4,2'"]),
+    ("--tile 0", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--tile", "0"),
+     ["argument --tile: expected positive ints like 64,64,8; got '0'"]),
+    ("--noise-sigma inf", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--adapt", "--noise-sigma", "inf"),
+     ["argument --noise-sigma: expected a finite number > 0; got 'inf'"]),
+    ("train --validation 1.5",
+     lambda k, o: ["train", "--clean", k["dir"] / "folder", "--out", o / "run", "--validation", "1.5"],
+     ["argument --validation: expected a number from 0 to below 1; got '1.5'"]),
+    ("train --lr 0", lambda k, o: ["train", "--clean", k["dir"] / "folder", "--out", o / "run", "--lr", "0"],
+     ["argument --lr: expected a finite number > 0; got '0'"]),
+    ("train --steps-per-epoch 0",
+     lambda k, o: ["train", "--clean", k["dir"] / "folder", "--out", o / "run", "--steps-per-epoch", "0"],
+     ["argument --steps-per-epoch: expected a positive integer; got '0'"]),
+    ("train --out is a file", lambda k, o: ["train", "--clean", k["dir"] / "folder", "--out", k["dir"] / "a_file"],
+     ["--out ", "a_file: is a file, but training writes a run folder"]),
+    ("evaluate empty --mask",
+     lambda k, o: ["evaluate", "--reference", k["good"], k["good"], "--mask", k["dir"] / "empty_mask.nii.gz"],
+     ["--mask ", "empty_mask.nii.gz: the mask is empty (no non-zero voxel)"]),
+    # Noise specs that would silently give nonsense or run for days.
+    ("ct photons below 100", lambda k, o: ["simulate", k["good"], "-o", o / "x.nii.gz", "--noise", "ct:1e-6"],
+     ["--noise 'ct:1e-6': ", "must be at least 100"]),
+    ("chi with 1e8 coils",
+     lambda k, o: ["simulate", k["good"], "-o", o / "x.nii.gz", "--noise", "chi:0.05:coils=100000000"],
+     ["--noise 'chi:0.05:coils=100000000': ", "`coils` must be at most 128"]),
 ]
 
 
@@ -245,6 +321,20 @@ def test_output_in_a_read_only_folder(kit, tmp_path, capsys):
         if immutable:
             subprocess.run(["chattr", "-i", str(out)], capture_output=True)
         os.chmod(out, 0o755)
+
+
+def test_immutable_output_file_is_named_as_a_file(kit, tmp_path, capsys):
+    target = tmp_path / "x.nii.gz"
+    target.write_bytes(b"an earlier output")
+    if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(target)], capture_output=True).returncode:
+        pytest.skip("cannot make a file immutable here")
+    try:
+        line = _error(_dn(kit, "good.nii.gz", target, "--overwrite"), capsys)
+        assert "x.nii.gz: cannot replace the existing file (permission denied" in line, line
+        assert "folder" not in line, line
+        assert sorted(os.listdir(tmp_path)) == ["x.nii.gz"]
+    finally:
+        subprocess.run(["chattr", "-i", str(target)], capture_output=True)
 
 
 # ---------------------------------------------------------------- handled, not refused
@@ -309,6 +399,45 @@ def test_volume_smaller_than_the_receptive_field_is_denoised(kit, tmp_path, caps
     result = nib.load(str(out)).get_fdata()
     assert result.shape == values.shape
     np.testing.assert_allclose(result, values, atol=1e-4 * np.ptp(values))  # the identity model
+
+
+def test_output_name_near_the_file_system_limit_is_written(kit, tmp_path, capsys):
+    # 248 bytes is a legal name; the temporary name (which adds a pid and a random part) is
+    # shortened to fit, and nothing but the output is left.
+    target = tmp_path / ("n" * 241 + ".nii.gz")
+    assert medresae_cli.main([str(a) for a in _dn(kit, "good.nii.gz", target)]) == 0
+    assert os.listdir(tmp_path) == [target.name]
+
+
+def test_evaluate_json_is_strict_json_when_an_image_equals_the_reference(kit, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "scores.json"
+    assert medresae_cli.main(["evaluate", "--reference", kit["good"], kit["good"], "--json", str(out)]) == 0
+    text = out.read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    scores = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert scores["scores"][kit["good"]]["psnr"] is None
+    assert scores["scores"][kit["good"]]["ssim"] == pytest.approx(1.0)
+    # --overwrite replaces it; without it the file is kept.
+    assert medresae_cli.main(["evaluate", "--reference", kit["good"], kit["good"], "--json", str(out)]) == 2
+    assert medresae_cli.main(["evaluate", "--reference", kit["good"], kit["good"], "--json", str(out),
+                              "--overwrite"]) == 0
+
+
+def test_a_corrupt_voxel_does_not_spread_into_its_neighbours(kit, tmp_path, capsys):
+    values = np.random.default_rng(4).uniform(10, 100, (16, 16, 8)).astype("float32")
+    values[8, 8, 4] = 1e30
+    src, out = _nifti(tmp_path / "spike.nii.gz", values), tmp_path / "out.nii.gz"
+    assert medresae_cli.main([str(a) for a in _dn(kit, src, out, "--no-guard",
+                                                  model=kit["dir"] / "mean.keras")]) == 0
+    warning = _one_line(capsys.readouterr().err)
+    assert warning.startswith(f"medresae: warning: {src}: 1 of 2048 voxels lie far outside"), warning
+    result = nib.load(str(out)).get_fdata()
+    assert result[8, 8, 4] == pytest.approx(1e30, rel=1e-6)  # passed through unchanged
+    neighbours = result[7:10, 7:10, 3:6].copy()
+    neighbours[1, 1, 1] = 50.0
+    assert 10.0 <= neighbours.min() and neighbours.max() <= 100.0
 
 
 # ---------------------------------------------------------------- Python API
@@ -398,3 +527,54 @@ def test_two_processes_writing_the_same_output(kit, tmp_path):
     written, source = nib.load(str(target)), nib.load(kit["good"])
     assert written.shape == source.shape
     np.testing.assert_allclose(written.get_fdata(), source.get_fdata(), rtol=1e-4)  # the identity model
+
+
+def test_sigterm_during_denoise_cleans_up_and_exits_143(kit, tmp_path):
+    big = _nifti(tmp_path / "big.nii.gz", np.random.default_rng(0).uniform(size=(96, 96, 32)).astype("float32"))
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = _dn(kit, big, out / "x.nii.gz", "--tta", "--overlap", "0.75", "--tile", "16,16,4", "--batch-size", "1")
+    proc = subprocess.Popen([*CLI, *map(str, argv)], env=ENV, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("denoising"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err[-3000:]
+    assert _medresae_line(err) == "medresae: terminated (SIGTERM); nothing was half-written"
+    assert os.listdir(out) == []
+
+
+def test_temporaries_of_killed_writers_are_removed_by_the_next_write(kit, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    # A temporary of a writer that was SIGKILLed (its pid is gone), one of a writer
+    # that still runs (this test), and a stranger's file of the same pattern.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = out / f".x.nii.gz.{dead.pid}-0123abcd.tmp.nii.gz"
+    live = out / f".x.nii.gz.{os.getpid()}-0123abcd.tmp.nii.gz"
+    other = out / f".y.nii.gz.{dead.pid}-0123abcd.tmp.nii.gz"
+    for path in (stale, live, other):
+        path.write_bytes(b"partial")
+    result = _run(_dn(kit, "good.nii.gz", out / "x.nii.gz"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(os.listdir(out)) == sorted(["x.nii.gz", live.name, other.name])
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["denoise", "--help"], ["train", "--help"], ["bench", "speed", "-h"],
+                                  ["denoise", "--tile", "0"]])
+def test_help_and_argument_errors_import_no_backend(argv):
+    code = ("import sys, medresae_cli; code = medresae_cli.main(sys.argv[1:]); "
+            "loaded = [m for m in ('keras', 'tensorflow', 'jax', 'torch', 'medresae') if m in sys.modules]; "
+            "print('LOADED', loaded); sys.exit(code)")
+    env = {k: v for k, v in ENV.items() if k != "KERAS_BACKEND"}
+    result = subprocess.run([sys.executable, "-c", code, *argv], env=env, cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert "LOADED []" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+    if argv[-1] == "0":
+        assert result.returncode == 2
+        assert _medresae_line(result.stderr).startswith("medresae: error: argument --tile: ")
+    else:
+        assert result.returncode == 0 and "usage: medresae" in result.stdout

@@ -69,7 +69,7 @@ def test_requested_backend_reads_last_option():
 
 
 def test_help_for_every_subcommand():
-    from medresae.cli import build_parser
+    from medresae_cli.parser import build_parser
 
     parser = build_parser()
     with pytest.raises(SystemExit) as info:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import medresae_cli
-from medresae._cli_simulate import simulate_volume
+from medresae.noise import simulate_volume
 
 
 def _write(path, data, zooms=(0.8, 0.8, 5.0)):

@@ -3,7 +3,7 @@
 import json
 
 import medresae_cli
-from medresae._cli_demo import OUTPUTS
+from medresae_cli.demo import OUTPUTS
 
 
 def test_demo_writes_its_outputs_and_refuses_to_clobber_them(tmp_path, capsys):

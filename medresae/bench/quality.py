@@ -8,7 +8,6 @@ it), and the correlation between the removed residual (noisy - denoised)
 and the clean image (a denoiser must remove noise, not structure).
 """
 
-import json
 import os
 import time
 
@@ -16,11 +15,12 @@ import numpy as np
 
 from medresae import baselines
 from medresae._atomic import atomic_write_text, write_atomically
+from medresae._json import dumps
 from medresae.guard import check_denoised
 from medresae.metrics import evaluate, foreground_mask
 from medresae.noise import NoiseSpec, robust_max
 
-# Levels of the issue's targets: Rician 3/5/9 % of the robust max for MRI,
+# Default levels: Rician 3/5/9 % of the robust max for MRI,
 # low-dose CT at three incident photon counts per ray.
 DEFAULT_MR_NOISE = ("rician:0.03", "rician:0.05", "rician:0.09")
 DEFAULT_CT_NOISE = ("ct:1e5", "ct:3e4", "ct:1e4")
@@ -196,6 +196,6 @@ def write_report(report, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     paths = {ext: os.path.join(out_dir, f"quality.{ext}") for ext in ("md", "json", "png")}
     atomic_write_text(paths["md"], markdown_table(report))
-    atomic_write_text(paths["json"], json.dumps(report, indent=2))
+    atomic_write_text(paths["json"], dumps(report))
     plot_report(report, paths["png"])
     return paths

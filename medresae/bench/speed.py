@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from medresae._json import dumps
+
 BACKENDS = ("tensorflow", "jax", "torch")
 REFERENCES = (
     ("channels_first", False),
@@ -328,7 +330,7 @@ def write_report(report, folder):
     os.makedirs(folder, exist_ok=True)
     paths = {"md": os.path.join(folder, "speed.md"), "json": os.path.join(folder, "speed.json")}
     atomic_write_text(paths["md"], markdown_table(report))
-    atomic_write_text(paths["json"], json.dumps(report, indent=2))
+    atomic_write_text(paths["json"], dumps(report))
     return paths
 
 

@@ -4,7 +4,4 @@ _NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _READABLE = ".nii, .nii.gz, or a folder holding one DICOM series"
 
 
-def _reason(err):
-    """An exception as one line, for use inside our own messages."""
-    text = " ".join(str(err).split())
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+from medresae.errors import one_line_reason as _reason  # noqa: F401

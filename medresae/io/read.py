@@ -148,17 +148,43 @@ def _load_nifti(path):
             f"{path}: not a single-file NIfTI image ({type(image).__name__}); "
             "convert it to .nii or .nii.gz"
         )
+    if source_dtype.names is not None:
+        raise InputFileError(
+            f"{path}: a colour ({'RGBA' if len(source_dtype.names) == 4 else 'RGB'}) image; medresae denoises "
+            "greyscale scans: convert it to one channel first (e.g. the scan it was rendered from)"
+        )
+    if source_dtype.kind == "c":
+        raise InputFileError(
+            f"{path}: complex-valued data ({source_dtype}); medresae denoises real images: save the "
+            "magnitude (numpy.abs) first"
+        )
     shape = _channels_last_shape(on_disk_shape, path)
     try:
         # nibabel reads lazily; reading every voxel here is what turns a
         # truncated file into an error now rather than inside a model later.
-        data = image.get_fdata(dtype=np.float32)
+        with np.errstate(over="ignore"):  # values float32 cannot hold: reported below
+            data = image.get_fdata(dtype=np.float32)
     except Exception as err:
         raise InputFileError(
             f"{path}: the image data is truncated or corrupt ({_reason(err)}); "
             "copy or export the file again"
         ) from None
+    if not np.isfinite(data).all():
+        _check_float32_range(image, data, path)
     return Volume(data.reshape(shape), affine, header, source_dtype, path)
+
+
+def _check_float32_range(image, data, path):
+    """Finite values (float64 data, or a large scl_slope) that became inf in float32."""
+    stored = image.get_fdata(dtype=np.float64)
+    overflow = np.isfinite(stored) & ~np.isfinite(data)
+    n = int(np.count_nonzero(overflow))
+    if n:
+        largest = float(np.max(np.abs(stored[overflow])))
+        raise InputFileError(
+            f"{path}: {n} of {data.size} voxels hold values beyond the float32 range medresae computes in "
+            f"(up to {largest:.3g} in magnitude; float32 holds up to 3.4e+38); rescale the image first"
+        )
 
 
 def _scan_dicom_folder(folder):

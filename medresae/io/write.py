@@ -6,8 +6,8 @@ import warnings
 import nibabel as nib
 import numpy as np
 
-from medresae._atomic import write_atomically
-from medresae.errors import ClippedValuesWarning, InputFileError, OutputExistsError
+from medresae._atomic import check_output_path, write_atomically
+from medresae.errors import ClippedValuesWarning, InputFileError
 from medresae.io._common import _reason
 from medresae.io.read import is_nifti_path
 from medresae.io.volume import Volume
@@ -115,17 +115,6 @@ def _output_dtype(dtype, like, path):
     return out
 
 
-def _same_file(a, b):
-    if not a or not b:
-        return False
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def _check_output_path(path, like, overwrite, dtype=None, source=None):
     """Raises InputFileError if `save_volume(path, ..., like, dtype, overwrite)`
     would fail for a reason known before any data is computed.
@@ -140,25 +129,8 @@ def _check_output_path(path, like, overwrite, dtype=None, source=None):
         )
     if dtype is not None and (like is not None or not _is_input(dtype)):
         _output_dtype(dtype, like, path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputFileError(f"{path}: folder {folder} does not exist; create it first")
     source = like.path if like is not None else source
-    if source is not None and _same_file(path, os.fspath(source)):
-        raise InputFileError(
-            f"{path}: would overwrite the input {source}; write to a different file"
-        )
-    if os.path.isdir(path):
-        raise InputFileError(f"{path}: is a folder; give a .nii or .nii.gz file name")
-    if os.path.lexists(path) and not overwrite:
-        raise OutputExistsError(
-            f"{path}: file exists; pass overwrite=True (--overwrite) to replace it"
-        )
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputFileError(
-            f"{path}: cannot write to folder {folder} (permission denied); choose "
-            "another output folder"
-        )
+    check_output_path(path, overwrite, inputs=[source], what="a .nii or .nii.gz file")
 
 
 def _prepare_array(array, like, out_dtype, path, scaling=(1.0, 0.0)):

@@ -18,6 +18,7 @@ from medresae.noise.ct import CT_UNITS, low_dose_ct
 from medresae.noise.estimate import estimate_noise_sigma
 from medresae.noise.mri import gaussian, noncentral_chi, rician
 from medresae.noise.spec import NOISE_MODELS, NoiseSpec, add_noise
+from medresae.noise.volume import simulate_volume
 
 __all__ = [
     "CT_UNITS",
@@ -30,4 +31,5 @@ __all__ = [
     "noncentral_chi",
     "rician",
     "robust_max",
+    "simulate_volume",
 ]

@@ -12,6 +12,10 @@ from medresae.noise._common import _rng
 CT_UNITS = ("hu", "normalized")
 
 
+# Fewer photons than this per ray leave almost every ray of a body starved.
+MIN_PHOTONS = 100.0
+
+
 def _check_hu_range(hu_range):
     try:
         low, high = (float(v) for v in hu_range)
@@ -84,7 +88,7 @@ def low_dose_ct(
         x: a 2D slice, or an array of 3 or more axes whose slices are taken
             along `axis`; the slice plane is the first two of the other axes
             and any further axis (e.g. channels) is looped over.
-        i0: incident photons per ray (> 0); lower means noisier.
+        i0: incident photons per ray (at least 100); lower means noisier.
         electronic_sigma: standard deviation of the detector's electronic
             noise, in photon counts (>= 0).
         units: 'hu' (Hounsfield units) or 'normalized' ([0, 1] mapping
@@ -116,6 +120,11 @@ def low_dose_ct(
     """
     x = check_finite_array(x)
     i0 = check_positive_number(i0, "i0")
+    if i0 < MIN_PHOTONS:
+        raise ValueError(
+            f"`i0` (incident photons per ray) must be at least {MIN_PHOTONS:g}: below that almost no photon "
+            f"reaches the detector and the image is noise (clinical doses are about 1e4 to 1e6). Received: i0={i0!r}"
+        )
     electronic_sigma = check_positive_number(electronic_sigma, "electronic_sigma", allow_zero=True)
     check_choice(units, "units", CT_UNITS)
     voxel_size_mm = check_positive_number(voxel_size_mm, "voxel_size_mm")

@@ -34,6 +34,9 @@ def gaussian(x, sigma, rng=None):
     return x + np.float32(sigma) * rng.standard_normal(x.shape, dtype=np.float32)
 
 
+MAX_COILS = 128
+
+
 def noncentral_chi(x, sigma, coils=4, rng=None):
     """Root-sum-of-squares magnitude of `coils` noisy complex channels.
 
@@ -47,7 +50,7 @@ def noncentral_chi(x, sigma, coils=4, rng=None):
     Args:
         x: array of any shape (the noise-free magnitude, >= 0 in practice).
         sigma: per-channel noise standard deviation (>= 0).
-        coils: number of channels L (int >= 1).
+        coils: number of channels L (1 to 128).
         rng: None, an int seed or a `numpy.random.Generator`.
 
     Returns:
@@ -66,6 +69,11 @@ def noncentral_chi(x, sigma, coils=4, rng=None):
     x = check_finite_array(x).astype(np.float32)
     sigma = np.float32(check_positive_number(sigma, "sigma", allow_zero=True))
     coils = check_positive_int(coils, "coils")
+    if coils > MAX_COILS:
+        raise ValueError(
+            f"`coils` must be at most {MAX_COILS} (the largest receive arrays in use); the noise costs "
+            f"one pass over the volume per coil. Received: coils={coils!r}"
+        )
     rng = _rng(rng)
     signal = x / np.float32(math.sqrt(coils))
     # Accumulating coil by coil keeps memory at a few copies of `x` whatever

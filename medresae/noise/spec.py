@@ -8,8 +8,8 @@ import numpy as np
 from medresae._arrays import check_finite_array
 from medresae._validation import check_choice, check_positive_int, check_positive_number
 from medresae.noise._common import _rng, robust_max
-from medresae.noise.ct import low_dose_ct
-from medresae.noise.mri import gaussian, noncentral_chi, rician
+from medresae.noise.ct import MIN_PHOTONS, low_dose_ct
+from medresae.noise.mri import MAX_COILS, gaussian, noncentral_chi, rician
 
 NOISE_MODELS = ("gaussian", "rician", "chi", "ct")
 
@@ -145,6 +145,13 @@ class NoiseSpec:
             raise ValueError(
                 "`relative` does not apply to model 'ct' (its level is the photon "
                 "count I0). Received: relative=False"
+            )
+        if self.model == "chi" and coils > MAX_COILS:
+            raise ValueError(f"`coils` must be at most {MAX_COILS}. Received: coils={coils!r}")
+        if self.model == "ct" and low < MIN_PHOTONS:
+            raise ValueError(
+                f"a 'ct' level is incident photons per ray and must be at least {MIN_PHOTONS:g} "
+                f"(clinical doses are about 1e4 to 1e6). Received: low={low!r}"
             )
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)

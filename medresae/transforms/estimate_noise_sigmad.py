@@ -1,6 +1,5 @@
 """Measures a volume's noise level once, before patches are drawn."""
 
-import numpy as np
 from monai.transforms import MapTransform
 
 from medresae.noise import estimate_noise_sigma

@@ -2,7 +2,7 @@
 
 import os
 
-from medresae._cli_common import int_tuple
+from medresae_cli.common import int_tuple
 
 
 def add_parser(sub, parent):
@@ -29,7 +29,7 @@ def add_parser(sub, parent):
 
 
 def _load(args):
-    from medresae._cli_denoise import load_model
+    from medresae_cli.denoise import load_model
     from medresae.errors import InputFileError
 
     if args.preset and args.model:

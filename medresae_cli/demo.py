@@ -1,8 +1,9 @@
 """`medresae demo`: the whole story on a shipped brain MRI in a few minutes on a CPU."""
 
-import json
 import os
 import time
+
+from medresae_cli.common import non_negative_int, positive_float
 
 DEMO_NOISE = 0.05  # Rician sigma as a fraction of the robust maximum
 OUTPUTS = ("clean.nii.gz", "noisy.nii.gz", "denoised.nii.gz", "nlmeans.nii.gz", "slices.png", "metrics.json")
@@ -12,14 +13,14 @@ def add_parser(sub, parent):
     p = sub.add_parser(
         "demo", parents=[parent], help="Add noise to a shipped brain MRI, train, denoise, compare.",
         description="Trains a small 3D ResUNet for a few minutes on one shipped brain MRI crop (with synthetic "
-        "Rician noise), adds 5%% Rician noise to another, disjoint crop, denoises it, and compares with "
+        "Rician noise), adds 5 % Rician noise to another, disjoint crop, denoises it, and compares with "
         "scikit-image's non-local means. Writes clean/noisy/denoised/nlmeans NIfTI files, slices.png and "
         "metrics.json to --out.",
     )
     p.add_argument("--out", default="medresae-demo", help="output folder (default ./medresae-demo)")
-    p.add_argument("--minutes", type=float, default=3.0, help="training time budget (default 3)")
+    p.add_argument("--minutes", type=positive_float, default=3.0, help="training time budget (default 3)")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.set_defaults(func=run)
 
 
@@ -71,7 +72,6 @@ def _nlmeans(noisy):
 
 def run(args):
     import keras
-    import numpy as np
 
     from medresae.callbacks import TimeBudget
     from medresae.errors import InputFileError
@@ -128,8 +128,9 @@ def run(args):
         "seconds_total": time.perf_counter() - start,
     }
     from medresae._atomic import atomic_write_text
+    from medresae._json import dumps
 
-    atomic_write_text(out("metrics.json"), json.dumps(report, indent=2))
+    atomic_write_text(out("metrics.json"), dumps(report))
     print("4/4 results (PSNR in dB, SSIM; 'head' = inside the automatic foreground mask)")
     print(f"{'':<24}{'PSNR':>8}{'SSIM':>8}{'PSNR head':>11}{'SSIM head':>11}")
     for name, s in scores.items():

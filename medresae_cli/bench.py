@@ -1,6 +1,6 @@
 """`medresae bench`: benchmarks users run on their own machine."""
 
-from medresae._cli_common import int_tuple, per_axis
+from medresae_cli.common import check_report_folder, int_tuple, non_negative_int, per_axis, positive_int
 
 
 def add_parser(sub, parent):
@@ -18,10 +18,11 @@ def add_parser(sub, parent):
     )
     data.add_argument("files", nargs="*", help="NIfTI volumes to sample from (default: a synthetic phantom)")
     data.add_argument("--patch", default="64,64,64", type=int_tuple, help="patch size X,Y,Z (default 64,64,64)")
-    data.add_argument("--batch-size", type=int, default=8)
-    data.add_argument("--batches", type=int, default=20, help="timed batches (default 20)")
+    data.add_argument("--batch-size", type=positive_int, default=8)
+    data.add_argument("--batches", type=positive_int, default=20, help="timed batches (default 20)")
     data.add_argument("--noise", default="rician:0.01-0.1", help="noise spec (default rician:0.01-0.1)")
     data.add_argument("--json", metavar="OUT.json", help="also write the figures as JSON")
+    data.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     data.set_defaults(func=run_bench_data)
 
     quality = bench_sub.add_parser(
@@ -38,14 +39,15 @@ def add_parser(sub, parent):
                          help="a medresae model to include (repeatable)")
     quality.add_argument("--preset", action="append", default=[], metavar="NAME",
                          help="a shipped preset to include, e.g. brain-mr (repeatable)")
-    quality.add_argument("--adapt-steps", type=int, default=0, metavar="N",
+    quality.add_argument("--adapt-steps", type=non_negative_int, default=0, metavar="N",
                          help="also run each model after N steps of self-supervised adaptation to each noisy "
                          "volume (as denoise --adapt; default 0: off)")
     quality.add_argument("--methods", nargs="+", default=None,
                          help="classical baselines (default: every installed one of gaussian, nlmeans-skimage, "
                          "nlmeans-dipy, bm4d)")
     quality.add_argument("--out", default="bench-quality", help="output folder (default ./bench-quality)")
-    quality.add_argument("--seed", type=int, default=0)
+    quality.add_argument("--seed", type=non_negative_int, default=0)
+    quality.add_argument("--overwrite", action="store_true", help="replace the report of an earlier run in --out")
     quality.set_defaults(func=run_bench_quality)
 
     speed = bench_sub.add_parser(
@@ -58,12 +60,12 @@ def add_parser(sub, parent):
     speed.add_argument("--model", default="resunet",
                        help="'resunet' (see --filters/--blocks/--strides) or a preset name (default resunet)")
     speed.add_argument("--filters", type=int_tuple, default=(16, 32, 64), help="ResUNet filters (default 16,32,64)")
-    speed.add_argument("--blocks", type=int, default=1, help="ResUNet blocks per level (default 1)")
+    speed.add_argument("--blocks", type=positive_int, default=1, help="ResUNet blocks per level (default 1)")
     speed.add_argument("--strides", type=int_tuple, default=(2, 2, 1), help="ResUNet strides (default 2,2,1)")
     speed.add_argument("--patch", type=int_tuple, default=(64, 64, 64), help="training patch (default 64,64,64)")
-    speed.add_argument("--batch-size", type=int, default=2, help="training batch (default 2)")
-    speed.add_argument("--steps", type=int, default=5, help="timed train steps (default 5)")
-    speed.add_argument("--warmup", type=int, default=2, help="untimed train steps first (default 2)")
+    speed.add_argument("--batch-size", type=positive_int, default=2, help="training batch (default 2)")
+    speed.add_argument("--steps", type=positive_int, default=5, help="timed train steps (default 5)")
+    speed.add_argument("--warmup", type=non_negative_int, default=2, help="untimed train steps first (default 2)")
     speed.add_argument("--volume", type=int_tuple, default=(128, 128, 64),
                        help="volume for tiled inference (default 128,128,64; 512,512,400 for the memory check)")
     speed.add_argument("--tile", type=int_tuple, default=None, help="inference tile (default: automatic)")
@@ -73,6 +75,7 @@ def add_parser(sub, parent):
     speed.add_argument("--torch-compile", action="store_true", help="also time the reference under torch.compile")
     speed.add_argument("--no-train", action="store_true", help="inference only (e.g. the memory check)")
     speed.add_argument("--out", default="bench-speed", help="output folder (default ./bench-speed)")
+    speed.add_argument("--overwrite", action="store_true", help="replace the report of an earlier run in --out")
     speed.set_defaults(func=run_bench_speed)
 
 
@@ -93,12 +96,15 @@ def _phantom_volume(folder, size=128):
 
 def run_bench_data(args):
     """`medresae bench data`: loader patches per second."""
-    import json
     import os
     import tempfile
 
+    from medresae._atomic import atomic_write_text, check_output_path
+    from medresae._json import dumps
     from medresae.data import loader_throughput
 
+    if args.json:
+        check_output_path(args.json, args.overwrite, inputs=args.files, what="a .json file")
     with tempfile.TemporaryDirectory() as tmp:
         files = args.files or [_phantom_volume(tmp)]
         stats = loader_throughput(files, patch_size=args.patch, batch_size=args.batch_size,
@@ -112,9 +118,7 @@ def run_bench_data(args):
     print(f"seconds / batch   {stats['seconds_per_batch']:.4f}")
     print(f"patches / second  {stats['patches_per_second']:.1f}")
     if args.json:
-        from medresae._atomic import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(stats, indent=2, default=list))
+        atomic_write_text(args.json, dumps(stats), overwrite=args.overwrite)
         print(f"wrote {os.path.abspath(args.json)}")
     return 0
 
@@ -123,11 +127,12 @@ def run_bench_quality(args):
     """`medresae bench quality`."""
     import os
 
-    from medresae._cli_denoise import load_model
+    from medresae_cli.denoise import load_model
     from medresae.bench.quality import markdown_table, run_quality_benchmark, write_report
     from medresae.io import load_volume
     from medresae.sample_data import sample_path
 
+    check_report_folder(args.out, ("quality.md", "quality.json", "quality.png"), args.overwrite)
     files = args.files or [sample_path("brain_mr_heldout"), sample_path("chest_ct")]
     volumes = []
     for path in files:
@@ -143,10 +148,6 @@ def run_bench_quality(args):
 
         for name in args.preset:
             models[name] = load_preset(name)
-    if args.adapt_steps < 0:
-        from medresae.errors import InputFileError
-
-        raise InputFileError(f"--adapt-steps must be >= 0. Received: {args.adapt_steps}")
     report = run_quality_benchmark(volumes, noise_specs=args.noise, models=models, methods=args.methods,
                                    seed=args.seed, adapt_steps=args.adapt_steps)
     paths = write_report(report, args.out)
@@ -161,9 +162,7 @@ def run_bench_speed(args):
     from medresae.bench.speed import markdown_table, run_speed_benchmark, write_report
     from medresae.errors import InputFileError
 
-    for name in ("steps", "batch_size"):
-        if getattr(args, name) < 1:
-            raise InputFileError(f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(args, name)}")
+    check_report_folder(args.out, ("speed.md", "speed.json"), args.overwrite)
     if args.model != "resunet":
         from medresae.presets import preset_path
 

@@ -1,14 +1,22 @@
-"""Entry point of the `medresae` command.
+"""The `medresae` command: argument parsing, backend choice and one-line errors.
 
 Keras reads ``KERAS_BACKEND`` once, when it is first imported, and importing
-``medresae`` imports Keras. This module therefore lives outside the
-``medresae`` package: it reads ``--backend`` from the command line, sets
-``KERAS_BACKEND``, and only then imports ``medresae.cli``.
+``medresae`` imports Keras. The command line therefore lives outside the
+``medresae`` package: this package parses the arguments (so ``--help`` and
+argument errors answer without importing a backend), sets
+``KERAS_BACKEND`` from ``--backend``, and only then runs the subcommand,
+whose module imports medresae.
+
+Every failure a user can act on ends as one ``medresae: error: ...`` line
+and exit status 2; Ctrl-C exits 130 and SIGTERM 143, after the commands'
+own cleanup (temporary files are removed, no output is half-written).
 """
 
 import importlib.util
 import os
+import signal
 import sys
+import threading
 
 BACKENDS = ("tensorflow", "jax", "torch")
 _EXTRAS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -64,8 +72,14 @@ def main(argv=None):
                 os.environ["KERAS_BACKEND"] = backend
                 os.execv(sys.executable, [sys.executable, "-m", "medresae", *argv])
         os.environ["KERAS_BACKEND"] = backend
+    from medresae_cli.parser import build_parser
+
     try:
-        from medresae.cli import main as cli_main
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a one-line argument error
+        return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
+    try:
+        import medresae  # noqa: F401  (imports Keras and its backend)
     except ImportError as err:
         # Keras imports its backend on import: a backend that find_spec sees
         # but that cannot be imported (a broken install, a missing jaxlib or
@@ -75,7 +89,39 @@ def main(argv=None):
             raise
         print(f"medresae: error: {message}", file=sys.stderr)
         return 2
-    return cli_main(argv)
+    return run(args)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so every cleanup that runs for
+    Ctrl-C (temporary files, interrupted training checkpoints) runs for it too."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def run(args):
+    """Runs the parsed subcommand; returns its exit status (one line on failure)."""
+    # Signal handlers can only be set from the main thread (a caller may run main() elsewhere).
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    try:
+        return args.func(args)
+    except Terminated:
+        print("medresae: terminated (SIGTERM); nothing was half-written", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("medresae: interrupted; nothing was half-written", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:
+        # InputFileError and argument errors are one-line messages meant for users.
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"medresae: error: {message}", file=sys.stderr)
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _import_error(flag_backend, err):
@@ -93,7 +139,9 @@ def _import_error(flag_backend, err):
     try:
         importlib.import_module(module)
     except Exception as backend_err:  # noqa: BLE001 - any failure to import the backend
-        reason = " ".join(str(backend_err).split())[:200]
+        reason = " ".join(str(backend_err).split())
+        if len(reason) > 300:
+            reason = reason[: reason.rfind(" ", 0, 300)] + " ..."
         reason = f"{type(backend_err).__name__}: {reason}" if reason else type(backend_err).__name__
         return (
             f"{where}: the {module} package cannot be imported ({reason}); install or repair it with: "

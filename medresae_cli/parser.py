@@ -1,21 +1,39 @@
-"""The `medresae` command line (its entry point is `medresae_cli.main`).
+"""The argument parser of the `medresae` command.
 
-Subcommands are added with `_add_*` functions; each takes `--backend` too,
-so it can be written anywhere on the command line.
+Each subcommand module has an `add_parser(sub, parent)` that declares its
+arguments and a `run(args)` that imports medresae only when it runs, so
+building the parser (and answering ``--help``) imports no backend. Every
+subcommand takes `--backend` too, so it can be written anywhere on the
+command line.
 """
 
 import argparse
+import importlib.metadata
 import platform
-import sys
 
-from medresae import _cli_bench, _cli_demo, _cli_denoise, _cli_evaluate, _cli_export, _cli_simulate, _cli_train
-from medresae._version import __version__
+from medresae_cli import bench, demo, denoise, evaluate, export, simulate, train
 
-_SUBCOMMANDS = (_cli_demo, _cli_train, _cli_denoise, _cli_evaluate, _cli_simulate, _cli_export, _cli_bench)
+_SUBCOMMANDS = (demo, train, denoise, evaluate, simulate, export, bench)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one `medresae: error: ...` line, like every other error."""
+
+    def error(self, message):
+        self.exit(2, f"medresae: error: {message}; see '{self.prog} --help'\n")
+
+
+def _version():
+    try:
+        return importlib.metadata.version("medresae")
+    except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+        from medresae._version import __version__
+
+        return __version__
 
 
 def _backend_parent():
-    parent = argparse.ArgumentParser(add_help=False)
+    parent = OneLineParser(add_help=False)
     parent.add_argument(
         "--backend",
         choices=("tensorflow", "jax", "torch"),
@@ -27,13 +45,13 @@ def _backend_parent():
 def build_parser():
     """The argument parser of the `medresae` command."""
     parent = _backend_parent()
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="medresae",
         description="Denoise MRI and CT volumes with 2D/3D residual autoencoders "
         "(Keras 3 on TensorFlow, JAX or PyTorch).",
         parents=[parent],
     )
-    parser.add_argument("--version", action="version", version=f"medresae {__version__}")
+    parser.add_argument("--version", action="version", version=f"medresae {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     info = sub.add_parser(
@@ -91,7 +109,7 @@ def run_info(args):
 
     backend = keras.backend.backend()
     rows = [
-        ("medresae", __version__),
+        ("medresae", _version()),
         ("python", platform.python_version()),
         ("keras", keras.__version__),
         ("numpy", numpy.__version__),
@@ -102,19 +120,3 @@ def run_info(args):
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     return 0
-
-
-def main(argv=None):
-    """Parses `argv` and runs the chosen subcommand; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("medresae: interrupted; nothing was half-written", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as err:
-        # InputFileError and argument errors are one-line messages meant for users.
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"medresae: error: {message}", file=sys.stderr)
-        return 2

@@ -1,6 +1,5 @@
 """`medresae evaluate`: PSNR, SSIM and NRMSE against a reference volume."""
 
-import json
 import os
 
 
@@ -14,24 +13,35 @@ def add_parser(sub, parent):
     p.add_argument("images", nargs="+", metavar="IMG", help="NIfTI images to score")
     p.add_argument("--reference", required=True, metavar="CLEAN.nii.gz")
     p.add_argument("--mask", metavar="M.nii.gz", help="mask (non-zero = inside); default: automatic foreground")
-    p.add_argument("--json", metavar="OUT.json", help="write the scores as JSON")
+    p.add_argument("--json", metavar="OUT.json",
+                   help="write the scores as JSON (PSNR is null where an image equals the reference)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(func=run)
 
 
 def run(args):
     import numpy as np
 
-    from medresae._atomic import atomic_write_text
+    from medresae._atomic import atomic_write_text, check_output_path
+    from medresae._json import dumps
     from medresae.errors import InputFileError
     from medresae.io import load_volume
     from medresae.metrics import evaluate, foreground_mask
 
+    if args.json:
+        # Before any scoring: never the reference or an image, never an existing file unasked.
+        check_output_path(args.json, args.overwrite, inputs=[args.reference, args.mask, *args.images],
+                          what="a .json file")
     reference = load_volume(args.reference)
     ref = reference.array[..., 0] if reference.array.shape[-1] == 1 else reference.array
     if args.mask:
         mask = load_volume(args.mask, check_values=False).array[..., 0] != 0
         if mask.shape != ref.shape[:3]:
-            raise InputFileError(f"{args.mask}: mask shape {mask.shape} differs from the reference's {ref.shape[:3]}")
+            raise InputFileError(f"--mask {args.mask}: mask shape {mask.shape} differs from the reference's "
+                                 f"{ref.shape[:3]}; pass a mask on the reference's voxel grid")
+        if not mask.any():
+            raise InputFileError(f"--mask {args.mask}: the mask is empty (no non-zero voxel); pass a mask of "
+                                 "the region to score, or leave --mask out for an automatic foreground mask")
     else:
         mask = foreground_mask(ref)
     scores = {}
@@ -53,6 +63,7 @@ def run(args):
           f"{int(mask.sum())} voxels")
     if args.json:
         report = {"reference": args.reference, "mask": args.mask or "auto", "scores": scores}
-        atomic_write_text(args.json, json.dumps(report, indent=2))
+        atomic_write_text(args.json, dumps(report), overwrite=args.overwrite)
         print(f"wrote {args.json}")
     return 0
+

@@ -5,7 +5,7 @@ import sys
 import time
 import zipfile
 
-from medresae._cli_common import int_tuple, one_line_warnings
+from medresae_cli.common import fraction, int_tuple, one_line_warnings, positive_float, positive_int
 
 
 def add_parser(sub, parent):
@@ -21,15 +21,15 @@ def add_parser(sub, parent):
     which.add_argument("--model", metavar="MODEL.keras", help="a trained .keras model")
     which.add_argument("--preset", metavar="NAME", help="a pretrained model shipped with medresae: brain-mr, ct")
     p.add_argument("--tile", type=int_tuple, default=None, help="tile size X,Y,Z (default: automatic)")
-    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction (default 0.25)")
-    p.add_argument("--batch-size", type=int, default=4, help="tiles per model call (default 4)")
+    p.add_argument("--overlap", type=fraction, default=0.25, help="tile overlap fraction (default 0.25)")
+    p.add_argument("--batch-size", type=positive_int, default=4, help="tiles per model call (default 4)")
     p.add_argument("--tta", action="store_true", help="test-time augmentation: average over flips")
     p.add_argument("--normalize", choices=("auto", "percentile", "window", "none"), default="auto",
                    help="intensity scaling (default: what the model was trained with, else percentile)")
     p.add_argument("--adapt", action="store_true",
                    help="first fine-tune the model on each input scan itself (self-supervised, no clean data)")
-    p.add_argument("--adapt-steps", type=int, default=300, metavar="N", help="adaptation steps (default 300)")
-    p.add_argument("--noise-sigma", type=float, default=None, metavar="S",
+    p.add_argument("--adapt-steps", type=positive_int, default=300, metavar="N", help="adaptation steps (default 300)")
+    p.add_argument("--noise-sigma", type=positive_float, default=None, metavar="S",
                    help="the scan's noise sigma in its units, for --adapt (default: measured in the foreground)")
     p.add_argument("--no-guard", action="store_true",
                    help="keep the model's output even where it removed several times the measured noise "
@@ -44,7 +44,7 @@ def load_model(path):
     import keras
 
     import medresae  # noqa: F401  (registers medresae's layers)
-    from medresae.errors import InputFileError, InputFileNotFoundError
+    from medresae.errors import InputFileError, InputFileNotFoundError, one_line_reason
     from medresae.inference import check_model
 
     if not os.path.exists(path):
@@ -61,8 +61,14 @@ def load_model(path):
         # (jit_compile=True) would make torch run torch.compile first, 30 s a model on a CPU.
         model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # zip errors, unknown layers, bad configs
-        reason = " ".join(str(err).split())[:200] or type(err).__name__
-        raise InputFileError(f"{path}: cannot load this Keras model ({reason})") from None
+        if "safe_mode" in str(err):
+            raise InputFileError(
+                f"{path}: cannot load this Keras model: it holds Python code (a Lambda layer), which Keras "
+                "refuses to load from a file; rebuild the model without Lambda layers (or, for a file you "
+                "trust, load it in Python with keras.saving.load_model(path, safe_mode=False) and call "
+                "medresae.inference.denoise)"
+            ) from None
+        raise InputFileError(f"{path}: cannot load this Keras model ({one_line_reason(err)})") from None
     try:
         check_model(model)
     except ValueError as err:
@@ -112,14 +118,6 @@ def run(args):
 
     if not args.adapt and (args.noise_sigma is not None or args.adapt_steps != 300):
         raise InputFileError("--adapt-steps and --noise-sigma only apply with --adapt; add --adapt")
-    if args.adapt_steps < 1:
-        raise InputFileError(f"--adapt-steps must be >= 1. Received: {args.adapt_steps}")
-    if args.noise_sigma is not None and not args.noise_sigma > 0:
-        raise InputFileError(f"--noise-sigma must be > 0. Received: {args.noise_sigma}")
-    if not 0.0 <= args.overlap < 1.0:
-        raise InputFileError(f"--overlap must be in [0, 1). Received: {args.overlap}")
-    if args.batch_size < 1:
-        raise InputFileError(f"--batch-size must be >= 1. Received: {args.batch_size}")
     jobs = _jobs(args)
     # A bad first input fails now, before a model is loaded.
     first = load_volume(jobs[0][0])
@@ -143,8 +141,14 @@ def run(args):
         raise
 
 
+def _model_label(args):
+    return f"--preset {args.preset}" if args.preset else args.model
+
+
 def _denoise_all(args, jobs, model, first):
-    from medresae.errors import InputFileError
+    import numpy as np
+
+    from medresae.errors import InputFileError, ModelOutputError
     from medresae.inference import denoise
     from medresae.io import _check_output_path, load_volume, save_volume
     from medresae.performance import slow_path_message
@@ -172,11 +176,21 @@ def _denoise_all(args, jobs, model, first):
                   f"{info['check_loss_best']:.4g}: kept the {info['kept']} model")
         print(f"denoising {source} ({'x'.join(map(str, volume.spatial_shape))})", flush=True)
         try:
-            result = denoise(model, volume.array, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
-                             tta=args.tta, normalize=None if normalize == "none" else normalize, progress=True)
+            with one_line_warnings(prefix=f"{source}: "):
+                result = denoise(model, volume.array, tile=args.tile, overlap=args.overlap,
+                                 batch_size=args.batch_size, tta=args.tta,
+                                 normalize=None if normalize == "none" else normalize, progress=True)
+        except ModelOutputError as err:
+            raise InputFileError(f"{_model_label(args)}: {' '.join(str(err).split())}") from None
         except ValueError as err:
             # The volume does not fit the model (channels, size): name the file.
             raise InputFileError(f"{source}: {' '.join(str(err).split())}") from None
+        n_bad = result.size - int(np.count_nonzero(np.isfinite(result)))
+        if n_bad and args.no_guard:  # with the guard, the input is written instead
+            raise InputFileError(
+                f"{_model_label(args)}: the model returned {n_bad} NaN or infinite voxels for {source}; nothing "
+                "was written (the model is broken, or the scan is far from what it was trained on)"
+            )
         result = _guard(args, model, volume, result, source)
         with one_line_warnings():
             save_volume(target, result, like=volume, dtype=args.dtype, overwrite=args.overwrite)

@@ -7,12 +7,14 @@ training patch does not have), and test scans with a known clean reference.
 
 import sys
 
+from medresae_cli.common import non_negative_int
+
 
 def add_parser(sub, parent):
     p = sub.add_parser(
         "simulate", parents=[parent], help="Add seeded synthetic noise (MRI or low-dose CT) to a scan.",
         description="Add noise to a clean scan and write it as NIfTI with the input's affine and header. "
-        "NOISE is a spec such as rician:0.05 (5 %% of the robust maximum), chi:0.05:coils=8, gaussian:12:abs, "
+        "NOISE is a spec such as rician:0.05 (5 % of the robust maximum), chi:0.05:coils=8, gaussian:12:abs, "
         "ct:1e4 (low-dose CT, incident photons per ray, on each axial slice's sinogram; the input must be "
         "in HU) or a range such as ct:5e3-1e5 (one level drawn with --seed). The same seed gives the same "
         "output.",
@@ -20,58 +22,16 @@ def add_parser(sub, parent):
     p.add_argument("input", metavar="IN", help="clean scan (.nii/.nii.gz or a DICOM series folder)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.nii.gz")
     p.add_argument("--noise", required=True, metavar="SPEC", help="noise spec, e.g. rician:0.05 or ct:1e4")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--dtype", default="float32", help="output dtype: float32 (default) or 'input'")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=run)
 
 
-def simulate_volume(array, spec, voxel_sizes, seed=0, progress=True):
-    """Adds `spec`'s noise to a (X, Y, Z[, C]) array; CT slice by slice with a progress bar.
-
-    Args:
-        array: float array, HU for CT specs.
-        spec: a `NoiseSpec` (or its string form).
-        voxel_sizes: the volume's voxel sizes in mm (CT uses the in-plane one).
-        seed: int seed; it draws the level (for a range) and then the noise.
-        progress: show a progress bar over slices for CT.
-
-    Returns:
-        (noisy float32 array, the level used).
-
-    Example:
-
-    >>> import numpy as np
-    >>> noisy, level = simulate_volume(np.full((16, 16, 4), 100.0), "rician:0.05", (1, 1, 1), progress=False)
-    >>> noisy.shape, level
-    ((16, 16, 4), 0.05)
-    """
-    import numpy as np
-
-    from medresae.noise import NoiseSpec
-
-    spec = NoiseSpec.parse(spec) if isinstance(spec, str) else spec
-    rng = np.random.default_rng(seed)
-    level = spec.sample_level(rng)
-    if spec.model != "ct" or array.ndim < 3:
-        kwargs = {"units": "hu", "voxel_size_mm": float(voxel_sizes[0])} if spec.model == "ct" else {}
-        return spec.apply(array, rng=rng, level=level, **kwargs), level
-    import keras
-
-    bar = keras.utils.Progbar(array.shape[2], unit_name="slice") if progress else None
-    out = np.empty(array.shape, np.float32)
-    for k in range(array.shape[2]):
-        out[:, :, k] = spec.apply(array[:, :, k], rng=rng, level=level, units="hu",
-                                  voxel_size_mm=float(voxel_sizes[0]))
-        if bar is not None:
-            bar.update(k + 1)
-    return out, level
-
-
 def run(args):
     from medresae.errors import InputFileError
     from medresae.io import _check_output_path, load_volume, save_volume
-    from medresae.noise import NoiseSpec
+    from medresae.noise import NoiseSpec, simulate_volume
 
     try:
         spec = NoiseSpec.parse(args.noise)
@@ -84,7 +44,7 @@ def run(args):
         print(f"medresae: warning: {args.input} does not look like CT in HU (minimum {float(array.min()):.0f}); "
               "low-dose CT noise assumes HU (air = -1000)", file=sys.stderr)
     noisy, level = simulate_volume(array, spec, volume.voxel_sizes, seed=args.seed)
-    from medresae._cli_common import one_line_warnings
+    from medresae_cli.common import one_line_warnings
 
     with one_line_warnings():
         save_volume(args.output, noisy, like=volume, dtype=args.dtype, overwrite=args.overwrite)

@@ -2,7 +2,7 @@
 
 import os
 
-from medresae._cli_common import int_tuple, per_axis
+from medresae_cli.common import fraction, int_tuple, non_negative_int, per_axis, positive_float, positive_int
 
 
 def add_parser(sub, parent):
@@ -28,16 +28,16 @@ def add_parser(sub, parent):
     p.add_argument("--filters", type=int_tuple, default=(16, 32, 64), help="filters per level (default 16,32,64)")
     p.add_argument("--strides", type=int_tuple, default=None,
                    help="down-sampling per axis, e.g. 2,2,1 (default: 2,2,1 for patches <= 8 thick, else 2)")
-    p.add_argument("--blocks", type=int, default=2, help="residual blocks per level")
+    p.add_argument("--blocks", type=positive_int, default=2, help="residual blocks per level")
     p.add_argument("--kernel", type=int_tuple, default=(3,), help="kernel size, e.g. 3,3,1 (default 3)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--steps-per-epoch", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--validation", type=float, default=0.2, help="fraction of volumes held out (0: none)")
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--steps-per-epoch", type=positive_int, default=100)
+    p.add_argument("--batch-size", type=positive_int, default=4)
+    p.add_argument("--validation", type=fraction, default=0.2, help="fraction of volumes held out (0: none)")
     p.add_argument("--loss", choices=("mse", "l1", "ssim", "mse_ssim"), default="mse")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate")
     p.add_argument("--schedule", choices=("plateau", "cosine", "constant"), default="plateau")
-    p.add_argument("--early-stopping", type=int, default=10, help="patience in epochs (0: off)")
+    p.add_argument("--early-stopping", type=non_negative_int, default=10, help="patience in epochs (0: off)")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
     p.add_argument("--init", metavar="MODEL.keras|PRESET", default=None,
                    help="start from this model's or preset's weights (fine-tune on new data; "
@@ -48,9 +48,9 @@ def add_parser(sub, parent):
                    "in-plane zoom, simulated thick slices and (MR) gamma and bias fields, for a model that "
                    "generalises across protocols (2D patches: slices of any orientation)")
     p.add_argument("--mixed-precision", action="store_true", help="mixed float16 (GPUs)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=non_negative_int, default=0,
                    help="same seed, same backend, --workers 1: the same weights (default 0)")
-    p.add_argument("--workers", type=int, default=1, help="data loading threads (more than 1: not repeatable)")
+    p.add_argument("--workers", type=positive_int, default=1, help="data loading threads (more than 1: not repeatable)")
     p.add_argument("--distribute", action="store_true",
                    help="data-parallel on all local GPUs (or CPU devices): JAX keras.distribution.DataParallel, "
                    "TensorFlow MirroredStrategy; not available on torch. --batch-size stays the global batch")
@@ -124,6 +124,9 @@ def run(args):
                 NoiseSpec.parse(text)
             except ValueError as err:
                 raise InputFileError(f"--noise {text!r}: {err}") from None
+    if os.path.lexists(args.out) and not os.path.isdir(args.out):
+        raise InputFileError(f"--out {args.out}: is a file, but training writes a run folder (model.keras, "
+                             "history.csv, ...); give the path of a folder, new or from an earlier run")
     kind, volumes = _volumes(args)
     if os.path.exists(os.path.join(args.out, BEST)) and not (args.resume or args.overwrite):
         raise InputFileError(f"{args.out}: already holds a trained run; pass --resume to continue or --overwrite.")

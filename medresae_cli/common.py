@@ -1,0 +1,75 @@
+"""Small argument parsers shared by the subcommands."""
+
+import argparse
+import contextlib
+import math
+import sys
+import warnings
+
+
+def int_tuple(text):
+    """'64,64,8' -> (64, 64, 8); 1 to 3 positive ints."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not 1 <= len(values) <= 3 or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive ints like 64,64,8; got {text!r}")
+    return values
+
+
+def _checked(convert, ok, expected):
+    def parse(text):
+        try:
+            value = convert(text)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = _checked(int, lambda v: v > 0, "a positive integer")
+non_negative_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+fraction = _checked(float, lambda v: 0.0 <= v < 1.0, "a number from 0 to below 1")
+
+
+def check_report_folder(folder, names, overwrite, flag="--out"):
+    """Refuses a report folder that is a file, or holds an earlier report, unless `overwrite`."""
+    import os
+
+    from medresae.errors import InputFileError, OutputExistsError
+
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise InputFileError(f"{flag} {folder}: is a file; give a folder for the report")
+    found = [n for n in names if os.path.lexists(os.path.join(folder, n))]
+    if found and not overwrite:
+        raise OutputExistsError(f"{flag} {folder}: holds an earlier report ({found[0]}); pass --overwrite "
+                                f"to replace it, or another {flag}")
+
+
+def per_axis(values):
+    """An int_tuple for an argument that is one value for every axis or one per axis:
+    (2,) -> 2, (2, 2, 1) -> (2, 2, 1), None -> None."""
+    if values is not None and len(values) == 1:
+        return values[0]
+    return values
+
+
+@contextlib.contextmanager
+def one_line_warnings(prefix=""):
+    """Prints the warnings raised inside as `medresae: warning: ...` lines on stderr.
+
+    For short calls that only medresae warns from (e.g. `save_volume`), so a
+    command-line user sees one line instead of Python's file:line format;
+    `prefix` goes before each (e.g. the file the warning is about).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        text = " ".join(str(warning.message).split())
+        print(f"medresae: warning: {prefix}{text}", file=sys.stderr, flush=True)
