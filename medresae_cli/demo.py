@@ -82,6 +82,8 @@ def run(args):
     from medresae.sample_data import sample_path
     from medresae.training import train_denoiser
 
+    if os.path.lexists(args.out) and not os.path.isdir(args.out):
+        raise InputFileError(f"--out {args.out}: is a file; give a folder for the demo's outputs")
     os.makedirs(args.out, exist_ok=True)
     existing = [name for name in OUTPUTS if os.path.exists(os.path.join(args.out, name))]
     if existing and not args.overwrite:

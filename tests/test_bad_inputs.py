@@ -266,6 +266,8 @@ CASES = [
      ["argument --steps-per-epoch: expected a positive integer; got '0'"]),
     ("train --out is a file", lambda k, o: ["train", "--clean", k["dir"] / "folder", "--out", k["dir"] / "a_file"],
      ["--out ", "a_file: is a file, but training writes a run folder"]),
+    ("demo --out is a file", lambda k, o: ["demo", "--out", k["dir"] / "a_file"],
+     ["--out ", "a_file: is a file; give a folder for the demo's outputs"]),
     ("evaluate empty --mask",
      lambda k, o: ["evaluate", "--reference", k["good"], k["good"], "--mask", k["dir"] / "empty_mask.nii.gz"],
      ["--mask ", "empty_mask.nii.gz: the mask is empty (no non-zero voxel)"]),
