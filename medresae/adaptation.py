@@ -109,9 +109,12 @@ def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, 
 
     Example:
 
+    >>> from medresae.inference import denoise
+    >>> from medresae.io import load_volume
+    >>> from medresae.presets import load_preset
     >>> model = load_preset("brain-mr")
-    >>> model, info = adapt(model, "noisy_scan.nii.gz", steps=100)
-    >>> denoised = denoise(model, load_volume("noisy_scan.nii.gz").array, normalize="percentile")
+    >>> model, info = adapt(model, "noisy_scan.nii.gz", steps=100)  # doctest: +SKIP
+    >>> denoised = denoise(model, load_volume("noisy_scan.nii.gz").array)  # doctest: +SKIP
     """
     steps = check_positive_int(steps, "steps")
     checks = check_positive_int(checks, "checks")

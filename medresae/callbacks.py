@@ -24,7 +24,11 @@ def single_device_copy(model):
 
     Example:
 
+    >>> from medresae.models import ResUNet
+    >>> model = ResUNet(spatial_dims=2, filters=(4, 8), n_blocks=1)
     >>> copy = single_device_copy(model)
+    >>> copy is not model and len(copy.weights) == len(model.weights)
+    True
     """
     try:
         clone = type(model).from_config(model.get_config())
@@ -129,7 +133,7 @@ class TimeBudget(keras.callbacks.Callback):
 
     Example:
 
-    >>> model.fit(data, epochs=1000, callbacks=[TimeBudget(180)])  # three minutes
+    >>> model.fit(data, epochs=1000, callbacks=[TimeBudget(180)])  # doctest: +SKIP
     """
 
     def __init__(self, seconds):

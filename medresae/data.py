@@ -135,7 +135,7 @@ def split_by_volume(volumes, validation_fraction=0.2, seed=0):
     Example:
 
     >>> split_by_volume(["a", "b", "c", "d", "e"], 0.2, seed=0)
-    (['e', 'c', 'a', 'b'], ['d'])
+    (['e', 'd', 'a', 'b'], ['c'])
     """
     volumes = list(volumes)
     if not 0.0 < validation_fraction < 1.0:
@@ -203,6 +203,7 @@ class PatchDataset(keras.utils.PyDataset):
 
     Example:
 
+    >>> from medresae.sample_data import sample_path
     >>> ds = PatchDataset("synthetic", [sample_path("brain_mr")], (32, 32, 8),
     ...                   batch_size=2, noise="rician:0.02-0.08")
     >>> x, y = ds[0]

@@ -15,7 +15,7 @@ def masked_mse(y_true, y_pred):
     Example:
 
     >>> y_true = np.zeros((1, 4, 4, 2), "float32"); y_true[0, 1, 1, 1] = 1.0
-    >>> float(masked_mse(y_true, np.ones((1, 4, 4, 1), "float32")))
+    >>> round(float(masked_mse(y_true, np.ones((1, 4, 4, 1), "float32"))), 5)
     1.0
     """
     target, mask = y_true[..., :-1], y_true[..., -1:]

@@ -89,6 +89,7 @@ def predict_padded(model, x, batch_size=1, mode="reflect"):
 
     Example:
 
+    >>> from medresae.models import ResUNet
     >>> model = ResUNet(spatial_dims=3, filters=(4, 8), n_blocks=1)
     >>> predict_padded(model, np.zeros((1, 37, 50, 23, 1), "float32")).shape
     (1, 37, 50, 23, 1)

@@ -273,8 +273,9 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
 
     Example:
 
+    >>> from medresae.sample_data import sample_path
     >>> model, history = train_denoiser("synthetic", [sample_path("brain_mr")], "run",
-    ...                                 patch_size=(32, 32, 8), epochs=1, steps_per_epoch=2)
+    ...                                 patch_size=(32, 32, 8), epochs=1, steps_per_epoch=2)  # doctest: +SKIP
     """
     check_choice(kind, "kind", KINDS)
     keras.utils.set_random_seed(seed)

@@ -60,7 +60,7 @@ class ConvNormAct(keras.layers.Layer):
     Example:
 
     >>> layer = ConvNormAct(16, kernel_size=(3, 3, 1), spatial_dims=3)
-    >>> layer(np.zeros((1, 8, 8, 4, 1), "float32")).shape
+    >>> tuple(layer(np.zeros((1, 8, 8, 4, 1), "float32")).shape)
     (1, 8, 8, 4, 16)
     """
 

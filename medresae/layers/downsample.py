@@ -34,8 +34,8 @@ class Downsample(keras.layers.Layer):
 
     Example:
 
-    >>> Downsample(32, factor=(2, 2, 1), spatial_dims=3)(
-    ...     np.zeros((1, 8, 8, 4, 16), "float32")).shape
+    >>> tuple(Downsample(32, factor=(2, 2, 1), spatial_dims=3)(
+    ...     np.zeros((1, 8, 8, 4, 16), "float32")).shape)
     (1, 4, 4, 4, 32)
     """
 

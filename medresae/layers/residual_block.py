@@ -71,7 +71,7 @@ class ResidualBlock(keras.layers.Layer):
 
     >>> block = ResidualBlock(16, variant="bottleneck", spatial_dims=3,
     ...                       strides=(2, 2, 1))
-    >>> block(np.zeros((2, 8, 8, 4, 32), "float32")).shape
+    >>> tuple(block(np.zeros((2, 8, 8, 4, 32), "float32")).shape)
     (2, 4, 4, 4, 64)
     """
 

@@ -38,8 +38,8 @@ class Upsample(keras.layers.Layer):
 
     Example:
 
-    >>> Upsample(8, factor=(2, 2, 1), spatial_dims=3, mode="resize")(
-    ...     np.zeros((1, 4, 4, 4, 16), "float32")).shape
+    >>> tuple(Upsample(8, factor=(2, 2, 1), spatial_dims=3, mode="resize")(
+    ...     np.zeros((1, 4, 4, 4, 16), "float32")).shape)
     (1, 8, 8, 4, 8)
     """
 

@@ -30,7 +30,7 @@ class VariationalSampling(keras.layers.Layer):
 
     >>> layer = VariationalSampling(beta=0.5, seed=1)
     >>> mu = np.zeros((2, 4), "float32")
-    >>> layer(mu, mu, training=False).shape
+    >>> tuple(layer(mu, mu, training=False).shape)
     (2, 4)
     """
 

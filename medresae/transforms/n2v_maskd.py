@@ -29,7 +29,7 @@ class N2VMaskd(RandomizableTransform, MapTransform):
     Example:
 
     >>> t = N2VMaskd("image", ratio=0.05)
-    >>> t.set_random_state(0)
+    >>> t = t.set_random_state(0)
     >>> out = t({"image": np.random.rand(1, 16, 16, 4).astype("float32")})
     >>> sorted(out), out["mask"].shape
     (['image', 'mask', 'target'], (1, 16, 16, 4))

@@ -38,7 +38,7 @@ class RandAddNoised(RandomizableTransform, MapTransform):
     Example:
 
     >>> t = RandAddNoised("image", "gaussian:0.1", output_keys="noisy")
-    >>> t.set_random_state(0)
+    >>> t = t.set_random_state(0)
     >>> out = t({"image": np.ones((1, 8, 8, 4), "float32")})
     >>> out["noisy"].shape
     (1, 8, 8, 4)

@@ -87,7 +87,7 @@ class RandResolutionCropd(Randomizable, MapTransform):
     Example:
 
     >>> t = RandResolutionCropd("image", (8, 8, 8), w_key=None)
-    >>> t.set_random_state(0)
+    >>> t = t.set_random_state(0)
     >>> t({"image": np.ones((1, 32, 32, 16), "float32")})["image"].shape
     (1, 8, 8, 8)
     """

@@ -31,7 +31,7 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
     Example:
 
     >>> t = RecorruptedPairsd("image", sigma=0.05)
-    >>> t.set_random_state(0)
+    >>> t = t.set_random_state(0)
     >>> out = t({"image": np.zeros((1, 16, 16, 4), "float32")})
     >>> sorted(out), out["target"].shape
     (['image', 'target'], (1, 16, 16, 4))
