@@ -79,18 +79,14 @@ def add_parser(sub, parent):
     speed.set_defaults(func=run_bench_speed)
 
 
-def _phantom_volume(folder, size=128):
-    """A 3D phantom NIfTI (stacked, scaled Shepp-Logan slices) for benchmarks."""
+def _phantom_file(folder):
     import nibabel as nib
     import numpy as np
-    from skimage.data import shepp_logan_phantom
-    from skimage.transform import resize
 
-    base = resize(shepp_logan_phantom(), (size, size), anti_aliasing=True)
-    z = np.linspace(-1, 1, size)
-    volume = np.stack([base * max(0.0, 1 - abs(t) ** 2) for t in z], axis=-1).astype(np.float32)
+    from medresae.sample_data import phantom_volume
+
     path = f"{folder}/phantom.nii.gz"
-    nib.save(nib.Nifti1Image(volume * 1000.0, np.eye(4)), path)
+    nib.save(nib.Nifti1Image(phantom_volume(), np.eye(4)), path)
     return path
 
 
@@ -106,7 +102,7 @@ def run_bench_data(args):
     if args.json:
         check_output_path(args.json, args.overwrite, inputs=args.files, what="a .json file")
     with tempfile.TemporaryDirectory() as tmp:
-        files = args.files or [_phantom_volume(tmp)]
+        files = args.files or [_phantom_file(tmp)]
         stats = loader_throughput(files, patch_size=args.patch, batch_size=args.batch_size,
                                   batches=args.batches, noise=args.noise)
     stats["volumes"] = args.files or ["synthetic phantom 128^3"]
@@ -127,10 +123,11 @@ def run_bench_quality(args):
     """`medresae bench quality`."""
     import os
 
-    from medresae_cli.denoise import load_model
     from medresae.bench.quality import markdown_table, run_quality_benchmark, write_report
+    from medresae.errors import InputFileError
     from medresae.io import load_volume
     from medresae.sample_data import sample_path
+    from medresae.saving import load_denoiser
 
     check_report_folder(args.out, ("quality.md", "quality.json", "quality.png"), args.overwrite)
     files = args.files or [sample_path("brain_mr_heldout"), sample_path("chest_ct")]
@@ -142,12 +139,12 @@ def run_bench_quality(args):
     models = {}
     for item in args.model:
         name, _, path = item.rpartition("=")
-        models[name or os.path.basename(path).split(".keras")[0]] = load_model(path)
-    if args.preset:
-        from medresae.presets import load_preset
-
-        for name in args.preset:
-            models[name] = load_preset(name)
+        models[name or os.path.basename(path).split(".keras")[0]] = load_denoiser(path=path)
+    for name in args.preset:
+        try:
+            models[name] = load_denoiser(preset=name)
+        except InputFileError as err:
+            raise InputFileError(f"--{err}") from None  # the library names the argument, we the flag
     report = run_quality_benchmark(volumes, noise_specs=args.noise, models=models, methods=args.methods,
                                    seed=args.seed, adapt_steps=args.adapt_steps)
     paths = write_report(report, args.out)

@@ -61,18 +61,10 @@ def _figure(clean, noisy, denoised, voxel_sizes, path):
     write_atomically(path, lambda temp: fig.savefig(temp, format="png", dpi=90), overwrite=True, suffix=".png")
 
 
-def _nlmeans(noisy):
-    """scikit-image's non-local means with h from its own noise estimate."""
-    from skimage.restoration import denoise_nl_means, estimate_sigma
-
-    sigma = float(estimate_sigma(noisy))
-    return denoise_nl_means(noisy, h=0.8 * sigma, sigma=sigma, patch_size=5, patch_distance=6,
-                            fast_mode=True, channel_axis=None).astype("float32")
-
-
 def run(args):
     import keras
 
+    from medresae.baselines import nlmeans_skimage
     from medresae.callbacks import TimeBudget
     from medresae.errors import InputFileError
     from medresae.inference import denoise
@@ -110,7 +102,7 @@ def run(args):
     denoised = denoise(model, noisy[..., None], normalize="percentile", progress=False)[..., 0]
     model_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    nlm = _nlmeans(noisy)
+    nlm = nlmeans_skimage(noisy)
     nlm_seconds = time.perf_counter() - t0
 
     mask = foreground_mask(clean)

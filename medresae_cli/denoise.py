@@ -3,7 +3,6 @@
 import os
 import sys
 import time
-import zipfile
 
 from medresae_cli.common import fraction, int_tuple, one_line_warnings, positive_float, positive_int
 
@@ -39,59 +38,23 @@ def add_parser(sub, parent):
     p.set_defaults(func=run)
 
 
-def load_model(path):
-    """Loads a .keras image-to-image model with a one-line error for anything else."""
-    import keras
-
-    import medresae  # noqa: F401  (registers medresae's layers)
-    from medresae.errors import InputFileError, InputFileNotFoundError, one_line_reason
-    from medresae.inference import check_model
-
-    if not os.path.exists(path):
-        raise InputFileNotFoundError(f"{path}: no such model file; pass a .keras file written by medresae train")
-    if os.path.isdir(path) or not str(path).endswith(".keras"):
-        raise InputFileError(f"{path}: not a .keras model file; pass a model saved with model.save('x.keras')")
-    if not zipfile.is_zipfile(path):
-        raise InputFileError(
-            f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not, or is "
-            "truncated); pass a model saved with model.save('x.keras') or by medresae train"
-        )
-    try:
-        # compile=False: inference needs no optimizer, and a compile config saved on JAX
-        # (jit_compile=True) would make torch run torch.compile first, 30 s a model on a CPU.
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as err:  # zip errors, unknown layers, bad configs
-        if "safe_mode" in str(err):
-            raise InputFileError(
-                f"{path}: cannot load this Keras model: it holds Python code (a Lambda layer), which Keras "
-                "refuses to load from a file; rebuild the model without Lambda layers (or, for a file you "
-                "trust, load it in Python with keras.saving.load_model(path, safe_mode=False) and call "
-                "medresae.inference.denoise)"
-            ) from None
-        raise InputFileError(f"{path}: cannot load this Keras model ({one_line_reason(err)})") from None
-    try:
-        check_model(model)
-    except ValueError as err:
-        raise InputFileError(f"{path}: {err}") from None
-    return model
-
-
-def _load(args):
+def load_model(args):
+    """The model of `--model PATH` or `--preset NAME` (one-line errors name the flag or file)."""
     from medresae.errors import InputFileError
+    from medresae.saving import load_denoiser
 
-    if args.preset:
-        from medresae.presets import PRESETS, load_preset
-
-        if args.preset not in PRESETS:
-            raise InputFileError(f"--preset {args.preset!r}: unknown preset; choose one of {', '.join(PRESETS)}")
-        return load_preset(args.preset)
-    return load_model(args.model)
+    try:
+        return load_denoiser(path=args.model, preset=args.preset)
+    except InputFileError as err:
+        if args.preset and str(err).startswith("preset "):  # the library names the argument, we the flag
+            raise InputFileError(f"--{err}") from None
+        raise
 
 
 def _jobs(args):
     """(input, output) pairs; checks what can be checked before a model is loaded."""
     from medresae.errors import InputFileError, InputFileNotFoundError
-    from medresae.io import _check_output_path, is_nifti_path, list_nifti
+    from medresae.io import check_nifti_output, is_nifti_path, list_nifti
 
     if os.path.isdir(args.input):
         files = list_nifti(args.input)
@@ -104,11 +67,11 @@ def _jobs(args):
             jobs = [(f, os.path.join(args.output, os.path.basename(f))) for f in files]
             if os.path.isdir(args.output):
                 for source, target in jobs:
-                    _check_output_path(target, None, args.overwrite, dtype=args.dtype, source=source)
+                    check_nifti_output(target, None, args.overwrite, dtype=args.dtype, source=source)
             return jobs
     elif not os.path.exists(args.input):
         raise InputFileNotFoundError(f"{args.input}: no such file or folder; check the path")
-    _check_output_path(args.output, None, args.overwrite, dtype=args.dtype, source=args.input)
+    check_nifti_output(args.output, None, args.overwrite, dtype=args.dtype, source=args.input)
     return [(args.input, args.output)]
 
 
@@ -121,7 +84,7 @@ def run(args):
     jobs = _jobs(args)
     # A bad first input fails now, before a model is loaded.
     first = load_volume(jobs[0][0])
-    model = _load(args)
+    model = load_model(args)
     if args.tile is not None:
         from medresae.inference import check_model
 
@@ -150,7 +113,7 @@ def _denoise_all(args, jobs, model, first):
 
     from medresae.errors import InputFileError, ModelOutputError
     from medresae.inference import denoise
-    from medresae.io import _check_output_path, load_volume, save_volume
+    from medresae.io import check_nifti_output, load_volume, save_volume
     from medresae.performance import slow_path_message
 
     pretrained = model.get_weights() if args.adapt else None
@@ -165,7 +128,7 @@ def _denoise_all(args, jobs, model, first):
         volume = first if i == 0 else load_volume(source)
         first = None  # free the first volume once it is done
         # Fail before the long computation, not after it.
-        _check_output_path(target, volume, args.overwrite, dtype=args.dtype)
+        check_nifti_output(target, volume, args.overwrite, dtype=args.dtype)
         if args.adapt:
             from medresae.adaptation import adapt
 

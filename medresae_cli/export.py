@@ -29,18 +29,14 @@ def add_parser(sub, parent):
 
 
 def _load(args):
-    from medresae_cli.denoise import load_model
     from medresae.errors import InputFileError
+    from medresae_cli.denoise import load_model
 
     if args.preset and args.model:
         raise InputFileError("pass either MODEL.keras or --preset NAME, not both")
-    if args.preset:
-        from medresae.presets import load_preset
-
-        return load_preset(args.preset)
-    if not args.model:
+    if not args.preset and not args.model:
         raise InputFileError("nothing to export: pass MODEL.keras or --preset NAME")
-    return load_model(args.model)
+    return load_model(args)
 
 
 def _size(shape):

@@ -30,7 +30,7 @@ def add_parser(sub, parent):
 
 def run(args):
     from medresae.errors import InputFileError
-    from medresae.io import _check_output_path, load_volume, save_volume
+    from medresae.io import check_nifti_output, load_volume, save_volume
     from medresae.noise import NoiseSpec, simulate_volume
 
     try:
@@ -38,7 +38,7 @@ def run(args):
     except ValueError as err:
         raise InputFileError(f"--noise {args.noise!r}: {err}") from None
     volume = load_volume(args.input)
-    _check_output_path(args.output, volume, args.overwrite, dtype=args.dtype)
+    check_nifti_output(args.output, volume, args.overwrite, dtype=args.dtype)
     array = volume.array[..., 0] if volume.array.shape[-1] == 1 else volume.array
     if spec.model == "ct" and float(array.min()) > -500.0:
         print(f"medresae: warning: {args.input} does not look like CT in HU (minimum {float(array.min()):.0f}); "

@@ -17,6 +17,6 @@ imported only when a DICOM folder is read.
 
 from medresae.io.read import is_nifti_path, list_nifti, load_volume
 from medresae.io.volume import Volume
-from medresae.io.write import _check_output_path, save_volume  # noqa: F401  (used by the CLI)
+from medresae.io.write import check_nifti_output, save_volume
 
-__all__ = ["Volume", "is_nifti_path", "list_nifti", "load_volume", "save_volume"]
+__all__ = ["Volume", "check_nifti_output", "is_nifti_path", "list_nifti", "load_volume", "save_volume"]

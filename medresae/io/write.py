@@ -70,7 +70,7 @@ def save_volume(path, array, like=None, dtype="float32", overwrite=False):
             f"Received: like={type(like).__name__}"
         )
     out_dtype = _output_dtype(dtype, like, path)
-    _check_output_path(path, like, overwrite)
+    check_nifti_output(path, like, overwrite)
     scaling = _input_scaling(like) if _is_input(dtype) and out_dtype.kind in "iu" else (1.0, 0.0)
     data = _prepare_array(array, like, out_dtype, path, scaling)
     image = _nifti_image(data, like, out_dtype, scaling)
@@ -115,12 +115,29 @@ def _output_dtype(dtype, like, path):
     return out
 
 
-def _check_output_path(path, like, overwrite, dtype=None, source=None):
+def check_nifti_output(path, like=None, overwrite=False, dtype=None, source=None):
     """Raises InputFileError if `save_volume(path, ..., like, dtype, overwrite)`
     would fail for a reason known before any data is computed.
 
-    `source` is the input path when `like` is not loaded yet; `dtype` None
-    skips the dtype check.
+    Call it before long work whose result goes to `path`: a wrong suffix or
+    dtype, a missing or read-only folder, a name too long for the file
+    system, an existing file (without `overwrite`) or the input itself are
+    reported now rather than after the work.
+
+    Args:
+        path: the output ``.nii`` / ``.nii.gz`` path.
+        like: the `Volume` whose geometry will be kept, if loaded already.
+        overwrite: an existing file may be replaced.
+        dtype: the output dtype (as for `save_volume`); None skips this check.
+        source: the input's path when `like` is not loaded yet.
+
+    Example:
+
+    >>> check_nifti_output("denoised.nii.gz", overwrite=True)
+    >>> check_nifti_output("denoised.png")
+    Traceback (most recent call last):
+    ...
+    medresae.errors.InputFileError: denoised.png: unsupported output type; medresae writes .nii or .nii.gz files
     """
     path = os.fspath(path)
     if not is_nifti_path(path):
