@@ -90,7 +90,7 @@ class _CheckVolumed(MapTransform):
             if any(s < p for s, p in zip(spatial, self.patch_size)):
                 raise InputFileError(
                     f"{path}: volume {tuple(spatial)} is smaller than the patch size "
-                    f"{tuple(self.patch_size)}; choose a smaller --patch."
+                    f"{tuple(self.patch_size)}; choose a smaller patch_size (--patch)."
                 )
             if hasattr(x, "pixdim"):
                 d.setdefault("spacing", tuple(float(s) for s in np.asarray(x.pixdim)[:3]))

@@ -59,8 +59,8 @@ def check_distributable(batch_size, devices):
     if batch_size % n:
         raise ValueError(
             f"`batch_size` is the global batch and must be a multiple of the {n} devices "
-            f"({', '.join(devices)}). Received: batch_size={batch_size}; use e.g. --batch-size "
-            f"{max(n, batch_size - batch_size % n)}."
+            f"({', '.join(devices)}). Received: batch_size={batch_size}; use e.g. batch_size={max(n, batch_size - batch_size % n)} "
+            f"(--batch-size {max(n, batch_size - batch_size % n)})."
         )
 
 

@@ -165,13 +165,13 @@ def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="m
     if resume:
         state = read_run_state(paths[STATE])
         if state is None or not os.path.exists(paths[LAST]):
-            raise InputFileError(f"{run_dir}: no run to resume (no {LAST} and {STATE}); start without --resume.")
+            raise InputFileError(f"{run_dir}: no run to resume (no {LAST} and {STATE}); start without resume=True (--resume).")
         metadata = getattr(model, "metadata", None)
         try:
             model = keras.saving.load_model(paths[LAST])
         except Exception as err:
             raise InputFileError(f"{paths[LAST]}: cannot load the checkpoint to resume ({type(err).__name__}); "
-                                 "restart the run with --overwrite") from None
+                                 "restart the run without resume=True (--resume), with --overwrite") from None
         if metadata and hasattr(model, "metadata"):
             model.metadata = dict(metadata)
         if keras.backend.backend() == "torch":
@@ -218,7 +218,7 @@ def _initial_model(path, spatial_dims):
     dims = getattr(model, "spatial_dims", None)
     if dims is not None and dims != spatial_dims:
         raise InputFileError(f"{path}: a {dims}D model cannot train on {spatial_dims}D patches; "
-                             f"give --patch with {dims} sizes.")
+                             f"give patch_size (--patch) {dims} sizes.")
     if keras.backend.backend() == "torch":
         model.jit_compile = False  # as for resumed runs: eager on torch
     return model
