@@ -312,7 +312,8 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
                 "normalize": "window" if modality == "ct" else "percentile",
                 "modality": modality,
                 "kind": kind,
-                "noise": [str(spec) for spec in train.noise_specs] or None,
+                # Only synthetic training adds noise; the other kinds learn the noise in their files.
+                "noise": ([str(spec) for spec in train.noise_specs] or None) if kind == "synthetic" else None,
                 "patch_size": list(patch_size),
                 "augment": train.augment,
                 "backend": keras.backend.backend(),
