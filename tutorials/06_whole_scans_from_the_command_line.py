@@ -74,7 +74,7 @@ medresae("denoise", "tutorial-output/scan.nii.gz", "-o", "tutorial-output/scan_t
 
 # %%
 medresae("evaluate", "--reference", clean, "tutorial-output/scan.nii.gz", "tutorial-output/scan_denoised.nii.gz",
-         "tutorial-output/scan_tta.nii.gz", "--json", "tutorial-output/scores.json")
+         "tutorial-output/scan_tta.nii.gz", "--json", "tutorial-output/scores.json", "--overwrite")
 
 # %% [markdown]
 # ## The output geometry
