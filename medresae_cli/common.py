@@ -61,15 +61,19 @@ def per_axis(values):
 
 @contextlib.contextmanager
 def one_line_warnings(prefix=""):
-    """Prints the warnings raised inside as `medresae: warning: ...` lines on stderr.
+    """Prints medresae's own warnings raised inside as `medresae: warning: ...` lines on stderr.
 
-    For short calls that only medresae warns from (e.g. `save_volume`), so a
-    command-line user sees one line instead of Python's file:line format;
-    `prefix` goes before each (e.g. the file the warning is about).
+    A command-line user sees one line instead of Python's file:line format;
+    `prefix` goes before each (e.g. the file the warning is about). Warnings
+    of other libraries (e.g. a backend's deprecation notes) are handed back
+    to Python's filters, which usually keep them quiet.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     for warning in caught:
+        if not warning.category.__module__.startswith("medresae"):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+            continue
         text = " ".join(str(warning.message).split())
         print(f"medresae: warning: {prefix}{text}", file=sys.stderr, flush=True)

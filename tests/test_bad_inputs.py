@@ -244,7 +244,7 @@ CASES = [
      ["crop.keras: the model must return an image of the shape it is given"]),
     ("model output infinite (--no-guard)", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--no-guard",
                                                             model=k["dir"] / "infinite.keras"),
-     ["infinite.keras: the model returned 1024 NaN or infinite voxels for ", "nothing was written"]),
+     ["infinite.keras: the model returned ", " NaN or infinite voxels for ", "nothing was written"]),
     ("Lambda-layer model", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", model=k["dir"] / "lambda.keras"),
      ["lambda.keras: cannot load this Keras model: it holds Python code (a Lambda layer)", "safe_mode=False"]),
     ("simulate --seed -1", lambda k, o: ["simulate", k["good"], "-o", o / "x.nii.gz", "--noise", "rician:0.05",
