@@ -36,7 +36,7 @@ class IntensityNormalizer:
 
     >>> x = np.array([0.0, 10.0, 200.0, 1000.0])
     >>> norm = IntensityNormalizer("percentile", upper=100.0).fit(x)
-    >>> [round(float(v), 6) for v in norm.transform(x)]
+    >>> print([round(float(v), 6) for v in norm.transform(x)])
     [0.0, 0.01, 0.2, 1.0]
     >>> np.allclose(norm.inverse(norm.transform(x)), x)
     True
