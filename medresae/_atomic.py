@@ -23,6 +23,10 @@ def _exists_message(path):
     return f"{path}: file exists; pass overwrite=True (--overwrite) to replace it"
 
 
+def _read_only_message(path, folder):
+    return f"{path}: cannot write to folder {folder} (permission denied); choose another output folder"
+
+
 def _name_max(folder):
     try:
         return os.pathconf(folder, "PC_NAME_MAX")
@@ -128,9 +132,7 @@ def check_output_path(path, overwrite=False, inputs=(), what="file"):
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except PermissionError:
-        raise InputFileError(
-            f"{path}: cannot write to folder {folder} (permission denied); choose another output folder"
-        ) from None
+        raise InputFileError(_read_only_message(path, folder)) from None
     except OSError as err:
         raise InputFileError(
             f"{path}: cannot create files in folder {folder} ({type(err).__name__}: {err.strerror or err}); "
@@ -217,9 +219,7 @@ def write_atomically(path, write, overwrite=False, suffix=""):
     except InputFileError:
         raise
     except PermissionError:
-        raise InputFileError(
-            f"{path}: cannot write to folder {folder} (permission denied); choose another output folder"
-        ) from None
+        raise InputFileError(_read_only_message(path, folder)) from None
     except OSError as err:
         raise InputFileError(
             f"{path}: could not write the file ({type(err).__name__}: {err}); check free disk "
