@@ -58,6 +58,8 @@ from medresae.transforms import (
 )
 
 KINDS = ("synthetic", "pairs", "noise2noise", "noise2void", "recorrupted")
+WEIGHTINGS = ("none", "noise")
+NOISE_POWER_FLOOR = 1e-6
 # 'flips': random flips and in-plane 90-degree turns (the voxel grid as scanned);
 # 'resolution': any axis order, flips, in-plane zoom and simulated thick slices
 # (RandResolutionCropd), plus gamma and bias-field changes of clean MR data.
@@ -195,6 +197,12 @@ class PatchDataset(keras.utils.PyDataset):
         recorrupt_alpha: recorruption strength for 'recorrupted'.
         noise_sigma: for 'recorrupted', the noise sigma in normalised
             units; None measures it on each volume (`EstimateNoiseSigmad`).
+        weighting: 'none', or 'noise': each batch also carries per-patch
+            sample weights `1 / mean((x - y)^2)`, the inverse of the patch's
+            noise power, so the MSE becomes the fraction of the input noise
+            left and low noise levels count as much as high ones (a plain
+            MSE is dominated by the noisiest patches). For 'synthetic',
+            'pairs' and 'noise2noise'.
         fixed: draw the batches once and repeat them every epoch (for
             validation data: a stable validation loss).
         seed: seed of the patch sampling and the noise.
@@ -227,6 +235,7 @@ class PatchDataset(keras.utils.PyDataset):
         n2v_radius=2,
         recorrupt_alpha=0.5,
         noise_sigma=None,
+        weighting="none",
         fixed=False,
         seed=0,
         workers=1,
@@ -263,6 +272,10 @@ class PatchDataset(keras.utils.PyDataset):
         self.n2v_radius = n2v_radius
         self.recorrupt_alpha = recorrupt_alpha
         self.noise_sigma = noise_sigma
+        self.weighting = check_choice(weighting, "weighting", WEIGHTINGS)
+        if self.weighting == "noise" and self.kind not in ("synthetic", "pairs", "noise2noise"):
+            raise ValueError(f"weighting='noise' (--loss-weighting noise) needs a clean or repeated target to "
+                             f"measure the input noise against, and kind={self.kind!r} has none; use 'none'.")
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         # Loading and normalising run once (cached); the random chain runs per patch, in one
@@ -392,7 +405,13 @@ class PatchDataset(keras.utils.PyDataset):
         x, y = np.moveaxis(x, 1, -1), np.moveaxis(y, 1, -1)
         if self.slices_2d:
             x, y = x[:, :, :, 0, :], y[:, :, :, 0, :]
-        return np.ascontiguousarray(x), np.ascontiguousarray(y)
+        x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
+        if self.weighting == "noise":
+            noise_power = np.mean(np.square(x - y), axis=tuple(range(1, x.ndim)))
+            # The floor (a noise of 0.1 % of the range) keeps a patch of clipped, noiseless
+            # background from taking over the batch.
+            return x, y, (1.0 / np.maximum(noise_power, NOISE_POWER_FLOOR)).astype(np.float32)
+        return x, y
 
     def _random_chain(self):
         """This thread's copy of the random transforms: the first is seeded with `seed`

@@ -226,8 +226,8 @@ def _initial_model(path, spatial_dims):
 
 def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician:0.01-0.1", modality="mr",
                    architecture="resunet", filters=(16, 32, 64), strides=None, n_blocks=2, kernel_size=3, epochs=10,
-                   steps_per_epoch=100, batch_size=4, validation_fraction=0.2, loss="mse", learning_rate=1e-3,
-                   schedule="plateau", early_stopping=10, resume=False, mixed_precision=False, seed=0,
+                   steps_per_epoch=100, batch_size=4, validation_fraction=0.2, loss="mse", loss_weighting="none",
+                   learning_rate=1e-3, schedule="plateau", early_stopping=10, resume=False, mixed_precision=False, seed=0,
                    workers=1, distribute=False, augment="flips", init=None, verbose="auto", extra_callbacks=()):
     """The `medresae train` recipe: data, model and training in one call.
 
@@ -248,6 +248,9 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
         epochs, steps_per_epoch, batch_size: training length.
         validation_fraction: share of volumes held out (by volume), or None.
         loss: 'mse', 'l1', 'ssim' or 'mse_ssim'.
+        loss_weighting: 'none', or 'noise': weight each patch by the
+            inverse of its input noise power, so that every noise level
+            counts the same (see `medresae.data.PatchDataset`, `weighting`).
         learning_rate, schedule, early_stopping, resume: see `fit_run`.
         mixed_precision: train in mixed float16 (GPUs).
         seed: makes a run repeatable on one backend: the same seed gives
@@ -292,7 +295,8 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
         volumes, held_out = split_by_volume(volumes, validation_fraction, seed=seed)
     else:
         held_out = []
-    common = dict(patch_size=patch_size, batch_size=batch_size, noise=noise, modality=modality)
+    common = dict(patch_size=patch_size, batch_size=batch_size, noise=noise, modality=modality,
+                  weighting=loss_weighting)
     train = PatchDataset(kind, volumes, steps_per_epoch=steps_per_epoch, seed=seed, workers=workers,
                          augment=augment, **common)
     if held_out:
@@ -316,6 +320,7 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
                 "noise": ([str(spec) for spec in train.noise_specs] or None) if kind == "synthetic" else None,
                 "patch_size": list(patch_size),
                 "augment": train.augment,
+                "loss_weighting": train.weighting,
                 "backend": keras.backend.backend(),
                 "seed": seed,
                 "devices": len(devices),

@@ -35,6 +35,9 @@ def add_parser(sub, parent):
     p.add_argument("--batch-size", type=positive_int, default=4)
     p.add_argument("--validation", type=fraction, default=0.2, help="fraction of volumes held out (0: none)")
     p.add_argument("--loss", choices=("mse", "l1", "ssim", "mse_ssim"), default="mse")
+    p.add_argument("--loss-weighting", choices=("none", "noise"), default="none",
+                   help="noise: weight each patch by 1 / its input noise power, so low noise levels count as "
+                   "much as high ones (--clean, --pairs, --mode n2n; default none)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate")
     p.add_argument("--schedule", choices=("plateau", "cosine", "constant"), default="plateau")
     p.add_argument("--early-stopping", type=non_negative_int, default=10, help="patience in epochs (0: off)")
@@ -135,7 +138,8 @@ def run(args):
         architecture=args.model, filters=args.filters, n_blocks=args.blocks,
         strides=per_axis(args.strides), kernel_size=per_axis(args.kernel),
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
-        validation_fraction=args.validation or None, loss=args.loss, learning_rate=args.lr,
+        validation_fraction=args.validation or None, loss=args.loss, loss_weighting=args.loss_weighting,
+        learning_rate=args.lr,
         schedule=args.schedule, early_stopping=args.early_stopping or None, resume=args.resume,
         mixed_precision=args.mixed_precision, seed=args.seed, workers=args.workers,
         distribute=args.distribute, augment=args.augment, init=_init_path(args.init),
