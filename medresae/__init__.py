@@ -6,8 +6,8 @@ importing medresae. Importing medresae registers its layers and models with
 Keras, so ``keras.saving.load_model`` can read medresae ``.keras`` files.
 """
 
-from medresae._version import __version__
 from medresae import layers, models
+from medresae._version import __version__
 from medresae.models import ResNet, ResNetAE, ResNetVAE, ResUNet
 from medresae.padding import crop_to_shape, pad_to_multiple, predict_padded
 

@@ -32,8 +32,8 @@ import numpy as np
 from medresae._arrays import check_finite_array
 from medresae._validation import check_positive_int, check_positive_number
 from medresae.data import PatchDataset
-from medresae.io import is_nifti_path
 from medresae.intensity import IntensityNormalizer
+from medresae.io import is_nifti_path
 
 DEFAULT_STEPS = 300
 DEFAULT_PATCH = (48, 48, 8)

@@ -24,8 +24,6 @@ import time
 
 import keras
 import numpy as np
-
-import medresae._monai  # noqa: F401  (before monai)
 from monai.data import CacheDataset
 from monai.transforms import (
     Compose,
@@ -42,6 +40,7 @@ from monai.transforms import (
     RandWeightedCropd,
 )
 
+import medresae._monai  # noqa: F401  (before monai)
 from medresae._validation import check_choice, check_positive_int
 from medresae.errors import InputFileError
 from medresae.intensity import CT_WINDOW

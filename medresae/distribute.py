@@ -57,10 +57,11 @@ def check_distributable(batch_size, devices):
     """Raises a one-line ValueError unless `batch_size` splits evenly over `devices`."""
     n = len(devices)
     if batch_size % n:
+        fit = max(n, batch_size - batch_size % n)
         raise ValueError(
             f"`batch_size` is the global batch and must be a multiple of the {n} devices "
-            f"({', '.join(devices)}). Received: batch_size={batch_size}; use e.g. batch_size={max(n, batch_size - batch_size % n)} "
-            f"(--batch-size {max(n, batch_size - batch_size % n)})."
+            f"({', '.join(devices)}). Received: batch_size={batch_size}; use e.g. batch_size={fit} "
+            f"(--batch-size {fit})."
         )
 
 

@@ -38,8 +38,8 @@ def slow_path_message(spatial_dims):
     if spatial_dims != 3 or backend != "jax" or _jax_has_accelerator():
         return None
     return ("Keras on JAX runs 3D convolutions on the CPU through XLA's generic kernel, about 6x slower than "
-            "plain PyTorch and 11x slower than TensorFlow (medresae bench speed); for CPU work use the TensorFlow backend "
-            "(--backend tensorflow or KERAS_BACKEND=tensorflow).")
+            "plain PyTorch and 11x slower than TensorFlow (medresae bench speed); for CPU work use the TensorFlow "
+            "backend (--backend tensorflow or KERAS_BACKEND=tensorflow).")
 
 
 def warn_if_slow(spatial_dims):

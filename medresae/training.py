@@ -165,7 +165,8 @@ def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="m
     if resume:
         state = read_run_state(paths[STATE])
         if state is None or not os.path.exists(paths[LAST]):
-            raise InputFileError(f"{run_dir}: no run to resume (no {LAST} and {STATE}); start without resume=True (--resume).")
+            raise InputFileError(f"{run_dir}: no run to resume (no {LAST} and {STATE}); "
+                                 "start without resume=True (--resume).")
         metadata = getattr(model, "metadata", None)
         try:
             model = keras.saving.load_model(paths[LAST])
@@ -227,8 +228,8 @@ def _initial_model(path, spatial_dims):
 def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician:0.01-0.1", modality="mr",
                    architecture="resunet", filters=(16, 32, 64), strides=None, n_blocks=2, kernel_size=3, epochs=10,
                    steps_per_epoch=100, batch_size=4, validation_fraction=0.2, loss="mse", loss_weighting="none",
-                   learning_rate=1e-3, schedule="plateau", early_stopping=10, resume=False, mixed_precision=False, seed=0,
-                   workers=1, distribute=False, augment="flips", init=None, verbose="auto", extra_callbacks=()):
+                   learning_rate=1e-3, schedule="plateau", early_stopping=10, resume=False, mixed_precision=False,
+                   seed=0, workers=1, distribute=False, augment="flips", init=None, verbose="auto", extra_callbacks=()):
     """The `medresae train` recipe: data, model and training in one call.
 
     Args:

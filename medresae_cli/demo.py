@@ -47,10 +47,11 @@ def _figure(clean, noisy, denoised, voxel_sizes, path):
     for row, (view, cut, aspect) in enumerate(views):
         for col, (title, volume) in enumerate(columns):
             ax = axes[row, col]
-            if col == 3:
-                ax.imshow(cut(volume), cmap="coolwarm", vmin=-dlim, vmax=dlim, origin="lower", aspect=aspect, interpolation="nearest")
+            if col == 3:  # the difference image
+                shown = dict(cmap="coolwarm", vmin=-dlim, vmax=dlim)
             else:
-                ax.imshow(cut(volume), cmap="gray", vmin=vmin, vmax=vmax, origin="lower", aspect=aspect, interpolation="nearest")
+                shown = dict(cmap="gray", vmin=vmin, vmax=vmax)
+            ax.imshow(cut(volume), origin="lower", aspect=aspect, interpolation="nearest", **shown)
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
@@ -79,7 +80,8 @@ def run(args):
     os.makedirs(args.out, exist_ok=True)
     existing = [name for name in OUTPUTS if os.path.exists(os.path.join(args.out, name))]
     if existing and not args.overwrite:
-        raise InputFileError(f"{args.out}: holds an earlier demo ({existing[0]} ...); pass --overwrite or another --out.")
+        raise InputFileError(f"{args.out}: holds an earlier demo ({existing[0]} ...); "
+                             "pass --overwrite or another --out.")
     out = lambda name: os.path.join(args.out, name)  # noqa: E731
     start = time.perf_counter()
     print(f"medresae demo on the {keras.backend.backend()} backend; outputs in {os.path.abspath(args.out)}")

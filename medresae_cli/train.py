@@ -131,6 +131,9 @@ def run(args):
         raise InputFileError(f"--out {args.out}: is a file, but training writes a run folder (model.keras, "
                              "history.csv, ...); give the path of a folder, new or from an earlier run")
     kind, volumes = _volumes(args)
+    if args.loss_weighting == "noise" and kind == "noise2void":
+        raise InputFileError("--loss-weighting noise: measures each patch's noise against its target, and --mode n2v "
+                             "has no target; use --loss-weighting none")
     if os.path.exists(os.path.join(args.out, BEST)) and not (args.resume or args.overwrite):
         raise InputFileError(f"{args.out}: already holds a trained run; pass --resume to continue or --overwrite.")
     model, history = train_denoiser(

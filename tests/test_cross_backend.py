@@ -71,7 +71,8 @@ def test_keras_file_predicts_the_same_on_other_backend(other, tmp_path):
         model.save(path)
         np.save(tmp_path / f"{name}_x.npy", x)
         expected[name] = model.predict(x, verbose=0)
-        cases.append(dict(model=str(path), x=str(tmp_path / f"{name}_x.npy"), out=str(tmp_path / f"{name}_{other}.npy")))
+        cases.append(dict(model=str(path), x=str(tmp_path / f"{name}_x.npy"),
+                          out=str(tmp_path / f"{name}_{other}.npy")))
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     result = run_python(LOAD_AND_PREDICT.format(cases=str(tmp_path / "cases.json")), other)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -97,6 +97,19 @@ def test_noise_is_added_on_the_fly_with_random_level(folder):
     assert all(0.015 < s < 0.11 for s in stds) and np.ptp(stds) > 0.005
 
 
+def test_noise_weighting_balances_noise_levels(folder):
+    ds = PatchDataset("synthetic", folder["clean"], (24, 24, 4), batch_size=4, noise=["gaussian:0.01", "gaussian:0.1"],
+                      augment=False, weighting="noise", seed=3)
+    x, y, w = ds[0]
+    assert w.shape == (4,) and w.dtype == np.float32
+    np.testing.assert_allclose(w, 1 / np.mean((x - y) ** 2, axis=(1, 2, 3, 4)), rtol=1e-5)
+    # With the weights, the noisy input itself scores 1 at every level: each level counts the same.
+    np.testing.assert_allclose(w * np.mean((x - y) ** 2, axis=(1, 2, 3, 4)), 1.0, rtol=1e-5)
+    assert w.max() / w.min() > 50  # levels 10x apart: weights 100x apart
+    model = _fit(ds)
+    assert model is not None
+
+
 def test_two_dimensional_slices(folder):
     ds = PatchDataset("synthetic", folder["clean"], (16, 16), batch_size=3)
     x, y = ds[0]
@@ -175,6 +188,8 @@ def test_bad_volumes_give_one_line_naming_the_file(case, tmp_path):
         (dict(modality="pet"), "'pet'"),
         (dict(batch_size=0), "batch_size=0"),
         (dict(noise="poisson:0.1"), "poisson"),
+        (dict(weighting="snr"), "'snr'"),
+        (dict(kind="noise2void", weighting="noise"), "--loss-weighting"),
     ],
 )
 def test_bad_arguments(kwargs, message, folder):

@@ -206,7 +206,8 @@ def test_bad_inputs_raise_one_line_errors():
     assert_one_line_error("Unknown `dtype`", denoise, model, volume, dtype="int8")
     assert_one_line_error("`normalizer` must be", denoise, model, volume, normalizer="percentile")
     assert_one_line_error("`model` must be a Keras model", denoise, 3, volume)
-    assert_one_line_error("the model must return an image of the shape it is given", denoise, lambda b: b[:, :-1], volume, progress=False)
+    assert_one_line_error("the model must return an image of the shape it is given", denoise, lambda b: b[:, :-1],
+                          volume, progress=False)
     assert_one_line_error("`model` must return one array", denoise, lambda b: [b, b], volume, progress=False)
 
 

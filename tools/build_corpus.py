@@ -253,7 +253,8 @@ def load(reader, files, options):
         affine = np.eye(4)
         for i, a in enumerate(("xspace", "yspace", "zspace")):
             affine[:3, i] = np.asarray(header[a]["direction_cosines"]) * header[a]["step"]
-        affine[:3, 3] = affine[:3, :3] @ [header[a]["start"] / header[a]["step"] for a in ("xspace", "yspace", "zspace")]
+        starts = [header[a]["start"] / header[a]["step"] for a in ("xspace", "yspace", "zspace")]
+        affine[:3, 3] = affine[:3, :3] @ starts
         return nib.Nifti1Image(arr, affine)
     if reader == "mosaic":
         import pydicom

@@ -63,7 +63,8 @@ def main(argv=None):
             report = check_denoised(noisy, out, modality=modality)
             # The truth the guard cannot see: RMS error against the clean volume, per band,
             # noisy input -> model output.
-            errors = {name: [round(float(np.sqrt(np.mean((a - x)[band] ** 2))), 4) for a in (noisy[..., 0], out[..., 0])]
+            errors = {name: [round(float(np.sqrt(np.mean((a - x)[band] ** 2))), 4)
+                             for a in (noisy[..., 0], out[..., 0])]
                       for name, band in _bands(x, modality).items() if band.sum()}
             rows.append(dict(volume=path, noise=text, ratios=report.ratios, ok=report.ok, rms_noisy_output=errors))
             print(json.dumps(rows[-1]), flush=True)

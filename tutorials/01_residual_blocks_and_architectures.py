@@ -142,4 +142,5 @@ except ImportError as err:  # pydot or graphviz missing
 unet.save("tutorial-output/resunet.keras")
 reloaded = keras.saving.load_model("tutorial-output/resunet.keras")
 probe = np.random.default_rng(2).random((1, 32, 32, 8, 1), dtype=np.float32)
-print("max difference after reload:", float(np.abs(reloaded.predict(probe, verbose=0) - unet.predict(probe, verbose=0)).max()))
+difference = np.abs(reloaded.predict(probe, verbose=0) - unet.predict(probe, verbose=0)).max()
+print("max difference after reload:", float(difference))

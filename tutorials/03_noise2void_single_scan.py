@@ -56,7 +56,8 @@ clean = reference.array[..., 0]
 sigma = 0.06 * robust_max(clean)
 noisy = rician(clean, sigma, rng=1)
 noisy_path = save_volume("tutorial-output/noisy_scan.nii.gz", noisy, like=reference, overwrite=True)
-print(f"true sigma {sigma:.1f}; estimated from the scan alone: {estimate_noise_sigma(noisy, clean > 0.1 * clean.max()):.1f}")
+estimated = estimate_noise_sigma(noisy, clean > 0.1 * clean.max())
+print(f"true sigma {sigma:.1f}; estimated from the scan alone: {estimated:.1f}")
 
 # %% [markdown]
 # ## 1. Noise2Void from scratch

@@ -232,8 +232,9 @@ def _load_dicom_folder(folder):
             "series per folder"
         )
     try:
-        import medresae._monai  # noqa: F401  (before monai)
         from monai.data import PydicomReader
+
+        import medresae._monai  # noqa: F401  (before monai)
     except ImportError as err:
         raise ImportError(
             f"Reading DICOM ({folder}) needs MONAI: pip install monai ({_reason(err)})"

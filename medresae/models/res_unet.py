@@ -15,8 +15,8 @@ from medresae._validation import (
 from medresae.layers import _spatial
 from medresae.layers._factories import check_activation, check_norm
 from medresae.layers.conv_norm_act import ConvNormAct
-from medresae.layers.downsample import Downsample
 from medresae.layers.downsample import MODES as DOWNSAMPLE_MODES
+from medresae.layers.downsample import Downsample
 from medresae.layers.residual_block import VARIANTS, ResidualBlock
 from medresae.layers.upsample import MODES as UPSAMPLE_MODES
 from medresae.layers.upsample import Upsample

@@ -6,6 +6,7 @@ import numpy as np
 
 from medresae._arrays import check_finite_array
 
+
 def _rng(rng):
     """Returns a `numpy.random.Generator` for None, an int seed or a Generator."""
     if isinstance(rng, np.random.Generator):

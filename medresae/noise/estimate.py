@@ -4,6 +4,7 @@ import numpy as np
 
 from medresae._arrays import check_finite_array
 
+
 def estimate_noise_sigma(x, mask=None):
     """Estimates the standard deviation of white noise in a 2D or 3D image.
 

@@ -8,6 +8,7 @@ from medresae._arrays import check_finite_array
 from medresae._validation import check_positive_int, check_positive_number
 from medresae.noise._common import _rng
 
+
 def gaussian(x, sigma, rng=None):
     """Additive white Gaussian noise: `x + N(0, sigma^2)`.
 
