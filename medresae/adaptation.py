@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from medresae._arrays import check_finite_array
+from medresae._seeding import python_random_seeded
 from medresae._validation import check_positive_int, check_positive_number
 from medresae.data import PatchDataset
 from medresae.intensity import IntensityNormalizer
@@ -130,7 +131,6 @@ def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, 
         warnings.warn(
             "Adapting a CT model: recorrupted pairs assume noise that is independent from voxel to voxel, and CT "
             "noise is correlated, so adaptation usually does not help CT (see docs/presets.md).", stacklevel=2)
-    keras.utils.set_random_seed(seed)
     with tempfile.TemporaryDirectory(prefix="medresae-adapt-") as folder:
         path = _as_nifti_path(volume, folder)
         shape, array = _canonical(path)
@@ -158,7 +158,8 @@ def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, 
         try:
             model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
             keep_best.start(model)
-            model.fit(data, epochs=rounds, verbose=verbose, callbacks=[keep_best])
+            with python_random_seeded(seed):
+                model.fit(data, epochs=rounds, verbose=verbose, callbacks=[keep_best])
         finally:
             for layer in frozen:
                 layer.trainable = True

@@ -12,6 +12,7 @@ import os
 import keras
 
 from medresae._atomic import write_atomically
+from medresae._seeding import python_random_seeded
 from medresae._validation import check_choice, check_positive_int, check_positive_number
 from medresae.callbacks import RunCheckpoint, read_run_state, resume_epoch, single_device_copy
 from medresae.data import KINDS, PatchDataset, split_by_volume
@@ -206,8 +207,8 @@ def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="m
     return model, history
 
 
-def _initial_model(path, spatial_dims):
-    """The model to fine-tune, checked against the patches it will see."""
+def _initial_model(path, spatial_dims, dtype=None):
+    """The model to fine-tune, checked against the patches it will see, in `dtype` if given."""
     import medresae  # noqa: F401  (registers medresae's layers)
 
     if not os.path.isfile(path):
@@ -220,6 +221,11 @@ def _initial_model(path, spatial_dims):
     if dims is not None and dims != spatial_dims:
         raise InputFileError(f"{path}: a {dims}D model cannot train on {spatial_dims}D patches; "
                              f"give patch_size (--patch) {dims} sizes.")
+    if dtype is not None:
+        if not hasattr(model, "with_dtype"):
+            raise InputFileError(f"{path}: mixed precision (--mixed-precision) needs a medresae model to change its "
+                                 "dtype; fine-tune it without mixed precision")
+        model = model.with_dtype(dtype)
     if keras.backend.backend() == "torch":
         model.jit_compile = False  # as for resumed runs: eager on torch
     return model
@@ -253,7 +259,9 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
             inverse of its input noise power, so that every noise level
             counts the same (see `medresae.data.PatchDataset`, `weighting`).
         learning_rate, schedule, early_stopping, resume: see `fit_run`.
-        mixed_precision: train in mixed float16 (GPUs).
+        mixed_precision: train in mixed float16 (GPUs): the model's own
+            dtype policy, saved with it (`model.with_dtype('float32')` gives a
+            float32 copy for CPUs); the process-wide policy is left alone.
         seed: makes a run repeatable on one backend: the same seed gives
             the same weights with `workers=1` (several loader threads draw
             patches in whatever order they finish). A resumed run samples
@@ -282,9 +290,8 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
     ...                                 patch_size=(32, 32, 8), epochs=1, steps_per_epoch=2)  # doctest: +SKIP
     """
     check_choice(kind, "kind", KINDS)
-    keras.utils.set_random_seed(seed)
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    # The model's own dtype policy: nothing global changes, so the caller's policy stays as it was.
+    dtype = "mixed_float16" if mixed_precision else None
     patch_size = tuple(patch_size)
     spatial_dims = len(patch_size)
     warn_if_slow(spatial_dims)
@@ -305,39 +312,35 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
         validation = PatchDataset(kind, held_out, steps_per_epoch=steps, fixed=True, seed=seed + 1,
                                   augment=augment, **common)
     extra = {"kernel_size": kernel_size} if architecture == "resunet" else {}
-    try:
-        with data_parallel(distribute, batch_size) as devices:
-            # Inside the context: the variables (built here, or loaded to resume) must be replicated.
-            if init is not None:
-                model = _initial_model(init, spatial_dims)
-            else:
-                model = build_denoiser(architecture, spatial_dims, 1, filters=filters, strides=strides,
-                                       n_blocks=n_blocks, **extra)
-            model.metadata = {
-                "normalize": "window" if modality == "ct" else "percentile",
-                "modality": modality,
-                "kind": kind,
-                # Only synthetic training adds noise; the other kinds learn the noise in their files.
-                "noise": ([str(spec) for spec in train.noise_specs] or None) if kind == "synthetic" else None,
-                "patch_size": list(patch_size),
-                "augment": train.augment,
-                "loss_weighting": train.weighting,
-                "backend": keras.backend.backend(),
-                "seed": seed,
-                "devices": len(devices),
-            }
-            if init is not None:
-                model.metadata["init"] = os.path.basename(os.fspath(init))
-            model, history = fit_run(model, train, run_dir, validation_data=validation, epochs=epochs,
-                                     loss=get_loss(loss, masked=kind == "noise2void"),
-                                     learning_rate=learning_rate, schedule=schedule,
-                                     early_stopping=early_stopping, resume=resume, verbose=verbose,
-                                     extra_callbacks=extra_callbacks)
-        if distribute and keras.backend.backend() == "tensorflow":
-            # A model built under MirroredStrategy splits every later predict() batch over the
-            # replicas and fails on a batch smaller than the replica count: hand back a plain copy.
-            model = single_device_copy(model)
-        return model, history
-    finally:
-        if mixed_precision:
-            keras.mixed_precision.set_global_policy("float32")
+    with python_random_seeded(seed), data_parallel(distribute, batch_size) as devices:
+        # Inside the context: the variables (built here, or loaded to resume) must be replicated.
+        if init is not None:
+            model = _initial_model(init, spatial_dims, dtype)
+        else:
+            model = build_denoiser(architecture, spatial_dims, 1, filters=filters, strides=strides,
+                                   n_blocks=n_blocks, dtype=dtype, **extra)
+        model.metadata = {
+            "normalize": "window" if modality == "ct" else "percentile",
+            "modality": modality,
+            "kind": kind,
+            # Only synthetic training adds noise; the other kinds learn the noise in their files.
+            "noise": ([str(spec) for spec in train.noise_specs] or None) if kind == "synthetic" else None,
+            "patch_size": list(patch_size),
+            "augment": train.augment,
+            "loss_weighting": train.weighting,
+            "backend": keras.backend.backend(),
+            "seed": seed,
+            "devices": len(devices),
+        }
+        if init is not None:
+            model.metadata["init"] = os.path.basename(os.fspath(init))
+        model, history = fit_run(model, train, run_dir, validation_data=validation, epochs=epochs,
+                                 loss=get_loss(loss, masked=kind == "noise2void"),
+                                 learning_rate=learning_rate, schedule=schedule,
+                                 early_stopping=early_stopping, resume=resume, verbose=verbose,
+                                 extra_callbacks=extra_callbacks)
+    if distribute and keras.backend.backend() == "tensorflow":
+        # A model built under MirroredStrategy splits every later predict() batch over the
+        # replicas and fails on a batch smaller than the replica count: hand back a plain copy.
+        model = single_device_copy(model)
+    return model, history

@@ -54,8 +54,12 @@ def test_adapt_takes_a_given_sigma_and_in_memory_volumes(noisy_scan):
 
 
 def test_adapt_is_seeded(noisy_scan):
+    import random
+
     path, _ = noisy_scan
+    state = random.getstate()
     first = _weights(adapt(load_preset("brain-mr"), path, steps=2, batch_size=2, seed=3, verbose=0)[0])
+    assert random.getstate() == state  # the seed is the call's own, not the process's
     second = _weights(adapt(load_preset("brain-mr"), path, steps=2, batch_size=2, seed=3, verbose=0)[0])
     for a, b in zip(first, second):
         np.testing.assert_allclose(a, b, atol=1e-5)

@@ -24,6 +24,34 @@ def test_same_seed_gives_identical_weights_on_one_backend(tmp_path):
     assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(weights[0], other.get_weights()))
 
 
+def test_training_leaves_the_process_random_state_and_dtype_policy_alone(tmp_path):
+    import random
+
+    random.seed(11)
+    np.random.seed(11)
+    expected = (random.random(), np.random.random())
+    random.seed(11)
+    np.random.seed(11)
+    policy = keras.config.dtype_policy().name
+    train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / "run"), seed=5, **SMALL)
+    assert (random.random(), np.random.random()) == expected
+    assert keras.config.dtype_policy().name == policy
+
+
+def test_mixed_precision_is_the_model_own_policy_and_survives_saving(tmp_path):
+    model, _ = train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / "run"), mixed_precision=True,
+                              **SMALL)
+    assert keras.config.dtype_policy().name == "float32"
+    reloaded = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    for m in (model, reloaded):
+        assert m.get_layer("head").dtype_policy.name == "mixed_float16"
+    plain = reloaded.with_dtype("float32")
+    assert {layer.dtype_policy.name for layer in plain._flatten_layers()} == {"float32"}
+    x = random_batch((1, 16, 16, 4, 1))
+    np.testing.assert_allclose(plain.predict(x, verbose=0), reloaded.predict(x, verbose=0).astype("float32"),
+                               atol=5e-3)
+
+
 def test_metadata_records_the_recipe(tmp_path):
     model, _ = train_denoiser("synthetic", [sample_path("chest_ct")], str(tmp_path / "ct"), modality="ct",
                               noise="ct:1e4-1e5", **SMALL)

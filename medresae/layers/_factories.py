@@ -36,22 +36,22 @@ def check_activation(activation, name="activation"):
     return check_choice(activation, name, ACTIVATIONS)
 
 
-def make_norm(norm, groups=8, epsilon=1e-3, momentum=0.99, name=None):
+def make_norm(norm, groups=8, epsilon=1e-3, momentum=0.99, name=None, dtype=None):
     """A normalisation layer over the channel (last) axis, or None for 'none'."""
     if norm == "batch":
-        return layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)
+        return layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name=name, dtype=dtype)
     if norm == "group":
-        return layers.GroupNormalization(groups=groups, epsilon=epsilon, name=name)
+        return layers.GroupNormalization(groups=groups, epsilon=epsilon, name=name, dtype=dtype)
     if norm == "instance":
         # groups=-1: one group per channel, i.e. instance normalisation.
-        return layers.GroupNormalization(groups=-1, epsilon=epsilon, name=name)
+        return layers.GroupNormalization(groups=-1, epsilon=epsilon, name=name, dtype=dtype)
     return None
 
 
-def make_activation(activation, name=None):
+def make_activation(activation, name=None, dtype=None):
     """An activation layer, or None for no activation."""
     if activation is None or activation == "linear":
         return None
     if activation == "leaky_relu":
-        return layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE, name=name)
-    return layers.Activation(activation, name=name)
+        return layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE, name=name, dtype=dtype)
+    return layers.Activation(activation, name=name, dtype=dtype)

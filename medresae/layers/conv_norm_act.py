@@ -105,9 +105,11 @@ class ConvNormAct(keras.layers.Layer):
             use_bias=self.use_bias,
             kernel_initializer=kernel_initializer,
             name="conv",
+            dtype=self.dtype_policy,
         )
-        self.norm_layer = make_norm(norm, groups, norm_epsilon, norm_momentum, name="norm")
-        self.act = make_activation(self.activation, name="act")
+        # Sub-layers take this layer's dtype policy, whatever policy is in force when it is built.
+        self.norm_layer = make_norm(norm, groups, norm_epsilon, norm_momentum, name="norm", dtype=self.dtype_policy)
+        self.act = make_activation(self.activation, name="act", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         build_chain([self.conv, self.norm_layer, self.act], input_shape)

@@ -67,7 +67,7 @@ class Downsample(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         common = dict(
             spatial_dims=self.spatial_dims, norm=norm, groups=groups,
-            activation=activation, use_bias=use_bias,
+            activation=activation, use_bias=use_bias, dtype=self.dtype_policy,
         )
         if self.mode == "conv":
             self.pool = None
@@ -79,7 +79,8 @@ class Downsample(keras.layers.Layer):
             pool_cls = (_spatial.max_pool if self.mode == "max" else _spatial.avg_pool)(
                 self.spatial_dims
             )
-            self.pool = pool_cls(pool_size=self.factor, strides=self.factor, padding="same", name="pool")
+            self.pool = pool_cls(pool_size=self.factor, strides=self.factor, padding="same", name="pool",
+                                dtype=self.dtype_policy)
             self.proj = ConvNormAct(self.filters, 1, name="proj", **common)
 
     def build(self, input_shape):

@@ -113,7 +113,7 @@ class ResidualBlock(keras.layers.Layer):
         self.pre_act = None
         self.branch = [layer for layer in self._make_branch() if layer is not None]
         self.out_act = (
-            make_activation(self.activation, name="out_act")
+            make_activation(self.activation, name="out_act", dtype=self.dtype_policy)
             if self.variant in ("basic", "bottleneck")
             else None
         )
@@ -127,13 +127,16 @@ class ResidualBlock(keras.layers.Layer):
             use_bias=self.use_bias,
             kernel_initializer=self.kernel_initializer,
             name=name,
+            dtype=self.dtype_policy,
         )
 
+    # Sub-layers take this layer's dtype policy, whatever policy is in force when it is built.
     def _norm(self, name):
-        return make_norm(self.norm, self.groups, self.norm_epsilon, self.norm_momentum, name=name)
+        return make_norm(self.norm, self.groups, self.norm_epsilon, self.norm_momentum, name=name,
+                         dtype=self.dtype_policy)
 
     def _act(self, name):
-        return make_activation(self.activation, name=name)
+        return make_activation(self.activation, name=name, dtype=self.dtype_policy)
 
     def _make_branch(self):
         """The residual branch as an ordered list (None entries are skipped)."""

@@ -74,7 +74,7 @@ class Upsample(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         common = dict(
             spatial_dims=self.spatial_dims, norm=norm, groups=groups,
-            activation=activation, use_bias=use_bias,
+            activation=activation, use_bias=use_bias, dtype=self.dtype_policy,
         )
         if self.mode == "transpose":
             self.resize = None
@@ -84,7 +84,8 @@ class Upsample(keras.layers.Layer):
             )
         else:
             resize_kwargs = {"interpolation": self.interpolation} if self.spatial_dims == 2 else {}
-            self.resize = _spatial.upsampling(self.spatial_dims)(self.factor, name="resize", **resize_kwargs)
+            self.resize = _spatial.upsampling(self.spatial_dims)(self.factor, name="resize", dtype=self.dtype_policy,
+                                                                      **resize_kwargs)
             self.conv = ConvNormAct(self.filters, self.kernel_size, name="conv", **common)
 
     def build(self, input_shape):

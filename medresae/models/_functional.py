@@ -3,25 +3,39 @@
 import keras
 
 from medresae._validation import check_divisible
+from medresae.layers._dtype import dtype_policy_scope
 
 
 class FunctionalModel(keras.Model):
     """A functional `keras.Model` whose config is its constructor arguments.
 
-    Subclasses build their graph in `__init__`, then call
-    `self._finish(inputs, outputs, config, spatial_divisor, **kwargs)`;
-    a `metadata` keyword (a JSON-serialisable dict) is kept in the config. `get_config` returns
-    `config` (plus the name) and `from_config` calls the constructor, so a
-    `.keras` file rebuilds the same graph on any backend.
+    A subclass collects its constructor arguments in a dict, calls
+    `super().__init__(config, **kwargs)`, and implements
+    `_graph(**config)`, which returns `(inputs, outputs, spatial_divisor)`.
+    `get_config` returns `config` (plus name, dtype and `metadata`, a
+    JSON-serialisable dict of facts about the training) and `from_config`
+    calls the constructor, so a `.keras` file rebuilds the same graph on any
+    backend.
+
+    `dtype`: the dtype policy of every layer of the model (e.g.
+    'mixed_float16' or 'mixed_bfloat16' for mixed-precision training), kept
+    in the config; None takes the policy in force when the model is built.
     """
 
-    def _finish(self, inputs, outputs, config, spatial_divisor, metadata=None, **kwargs):
+    def __init__(self, config, metadata=None, dtype=None, **kwargs):
+        policy = None if dtype is None else keras.dtype_policies.get(dtype)
+        with dtype_policy_scope(policy):
+            inputs, outputs, divisor = self._graph(**config)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self._constructor_config = dict(config)
+        self._model_dtype = policy
         # Free-form, JSON-serialisable facts about how the model was trained
         # (e.g. the intensity normalisation), saved inside the .keras file.
         self.metadata = dict(metadata or {})
-        self._spatial_divisor = tuple(spatial_divisor)
+        self._spatial_divisor = tuple(divisor)
+
+    def _graph(self, **config):
+        raise NotImplementedError(f"{type(self).__name__} must implement _graph(**config).")
 
     @property
     def spatial_divisor(self):
@@ -57,6 +71,8 @@ class FunctionalModel(keras.Model):
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, **self._constructor_config}
+        if self._model_dtype is not None:
+            config["dtype"] = keras.dtype_policies.serialize(self._model_dtype)
         if self.metadata:
             config["metadata"] = dict(self.metadata)
         return config
@@ -64,3 +80,23 @@ class FunctionalModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def with_dtype(self, dtype):
+        """The same model (weights and metadata included) with every layer in
+        another dtype policy, e.g. 'float32' to run a model trained in mixed
+        precision on a CPU.
+
+        Example:
+
+        >>> from medresae.models import ResUNet
+        >>> mixed = ResUNet(spatial_dims=2, filters=(4, 8), n_blocks=1, dtype="mixed_float16")
+        >>> mixed.get_layer("head").dtype_policy.name
+        'mixed_float16'
+        >>> mixed.with_dtype("float32").get_layer("head").dtype_policy.name
+        'float32'
+        """
+        config = self.get_config()
+        config["dtype"] = keras.dtype_policies.serialize(keras.dtype_policies.get(dtype))
+        copy = type(self).from_config(config)
+        copy.set_weights(self.get_weights())
+        return copy

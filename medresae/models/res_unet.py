@@ -112,6 +112,10 @@ class ResUNet(FunctionalModel):
             activation=activation, downsample=downsample, upsample=upsample,
             input_size=input_size,
         )
+        super().__init__(config, **kwargs)
+
+    def _graph(self, spatial_dims, in_channels, out_channels, filters, n_blocks, strides, kernel_size, variant,
+               skip, residual, norm, groups, activation, downsample, upsample, input_size):
         sd = check_spatial_dims(spatial_dims)
         in_channels = check_positive_int(in_channels, "in_channels")
         out_channels = in_channels if out_channels is None else check_positive_int(out_channels, "out_channels")
@@ -181,4 +185,4 @@ class ResUNet(FunctionalModel):
             out_channels, 1, name="head", kernel_initializer="zeros" if residual else "glorot_uniform"
         )(x)
         outputs = keras.layers.Subtract(name="residual")([inputs, noise]) if residual else noise
-        self._finish(inputs, outputs, config, divisor, **kwargs)
+        return inputs, outputs, divisor

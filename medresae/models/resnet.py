@@ -89,6 +89,10 @@ class ResNet(FunctionalModel):
             stem_strides=stem_strides, stage_strides=stage_strides, width=width,
             norm=norm, groups=groups, activation=activation,
         )
+        super().__init__(config, **kwargs)
+
+    def _graph(self, depth, spatial_dims, in_channels, input_size, include_top, num_classes, pooling,
+               classifier_activation, stem_strides, stage_strides, width, norm, groups, activation):
         sd = check_spatial_dims(spatial_dims)
         check_choice(depth, "depth", tuple(DEPTHS))
         variant, stage_blocks = DEPTHS[depth]
@@ -129,4 +133,4 @@ class ResNet(FunctionalModel):
             x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
         elif pooling is not None:
             x = _spatial.global_pool(sd, pooling)(name=f"{pooling}_pool")(x)
-        self._finish(inputs, x, config, (1,) * sd, **kwargs)
+        return inputs, x, (1,) * sd

@@ -83,12 +83,20 @@ class ResNetAE(FunctionalModel):
             out_channels=out_channels, norm=norm, groups=groups, activation=activation,
             output_activation=output_activation,
         )
-        checked = parts.validate_ae_args(args)
-        inputs = keras.Input((*checked["input_size"], in_channels), name="image")
-        z = parts.encode(inputs, args, checked["level_strides"])
-        if bottleneck_dim is not None:
-            h = keras.layers.Flatten(name="flatten")(z)
-            h = keras.layers.Dense(bottleneck_dim, name="bottleneck")(h)
-            z = parts.dense_to_latent(h, checked["latent_size"], z_dim, name="unbottleneck")
-        outputs = parts.decode(z, args, checked["level_strides"], out_channels or in_channels)
-        self._finish(inputs, outputs, args, checked["spatial_divisor"], **kwargs)
+        super().__init__(args, **kwargs)
+
+    def _graph(self, **config):
+        checked = parts.validate_ae_args(config)
+        inputs = keras.Input((*checked["input_size"], config["in_channels"]), name="image")
+        z = parts.encode(inputs, config, checked["level_strides"])
+        z = self._bottleneck(z, config, checked)
+        outputs = parts.decode(z, config, checked["level_strides"], config["out_channels"] or config["in_channels"])
+        return inputs, outputs, checked["spatial_divisor"]
+
+    def _bottleneck(self, z, config, checked):
+        """The latent map after the dense bottleneck (if any)."""
+        if config["bottleneck_dim"] is None:
+            return z
+        h = keras.layers.Flatten(name="flatten")(z)
+        h = keras.layers.Dense(config["bottleneck_dim"], name="bottleneck")(h)
+        return parts.dense_to_latent(h, checked["latent_size"], config["z_dim"], name="unbottleneck")

@@ -7,10 +7,11 @@ from medresae.layers import _spatial
 from medresae.layers.variational_sampling import VariationalSampling
 from medresae.models import _resnet_ae_parts as parts
 from medresae.models._functional import FunctionalModel
+from medresae.models.resnet_ae import ResNetAE
 
 
 @keras.saving.register_keras_serializable(package="medresae")
-class ResNetVAE(FunctionalModel):
+class ResNetVAE(ResNetAE):
     """ResNetAE with a variational bottleneck (farrell236/ResNetAE's ResNetVAE).
 
     The encoder predicts a mean and a log-variance: two dense layers of
@@ -64,20 +65,20 @@ class ResNetVAE(FunctionalModel):
             out_channels=out_channels, norm=norm, groups=groups, activation=activation,
             output_activation=output_activation,
         )
-        checked = parts.validate_ae_args(args)
         check_positive_number(beta, "beta", allow_zero=True)
-        inputs = keras.Input((*checked["input_size"], in_channels), name="image")
-        h = parts.encode(inputs, args, checked["level_strides"])
-        if bottleneck_dim is not None:
+        FunctionalModel.__init__(self, dict(args, beta=beta, seed=seed), **kwargs)
+
+    def _bottleneck(self, h, config, checked):
+        """Mean and log-variance, then a sample (the mean at inference)."""
+        if config["bottleneck_dim"] is not None:
             h = keras.layers.Flatten(name="flatten")(h)
-            mu = keras.layers.Dense(bottleneck_dim, name="mu")(h)
-            log_var = keras.layers.Dense(bottleneck_dim, name="log_var")(h)
+            mu = keras.layers.Dense(config["bottleneck_dim"], name="mu")(h)
+            log_var = keras.layers.Dense(config["bottleneck_dim"], name="log_var")(h)
         else:
-            conv = _spatial.conv(spatial_dims)
-            mu = conv(z_dim, 1, name="mu")(h)
-            log_var = conv(z_dim, 1, name="log_var")(h)
-        z = VariationalSampling(beta=beta, seed=seed, name="sampling")(mu, log_var)
-        if bottleneck_dim is not None:
-            z = parts.dense_to_latent(z, checked["latent_size"], z_dim, name="unbottleneck")
-        outputs = parts.decode(z, args, checked["level_strides"], out_channels or in_channels)
-        self._finish(inputs, outputs, dict(args, beta=beta, seed=seed), checked["spatial_divisor"], **kwargs)
+            conv = _spatial.conv(config["spatial_dims"])
+            mu = conv(config["z_dim"], 1, name="mu")(h)
+            log_var = conv(config["z_dim"], 1, name="log_var")(h)
+        z = VariationalSampling(beta=config["beta"], seed=config["seed"], name="sampling")(mu, log_var)
+        if config["bottleneck_dim"] is None:
+            return z
+        return parts.dense_to_latent(z, checked["latent_size"], config["z_dim"], name="unbottleneck")

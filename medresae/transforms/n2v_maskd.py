@@ -50,7 +50,6 @@ class N2VMaskd(RandomizableTransform, MapTransform):
 
     def __call__(self, data):
         d = dict(data)
-        self.randomize(None)
         rng = generator_from(self.R)
         key = self.keys[0]
         x = to_numpy(d[key]).astype(np.float32)

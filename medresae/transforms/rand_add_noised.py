@@ -84,14 +84,15 @@ class RandAddNoised(RandomizableTransform, MapTransform):
 
     def __call__(self, data):
         d = dict(data)
-        self.randomize(None)
+        # Every per-call choice stays local (not RandomizableTransform.randomize, which keeps it on
+        # self): one transform may serve several loader threads.
+        do_transform = self.R.rand() < self.prob
         rng = generator_from(self.R)
-        # Per-call choices stay local: one transform may serve several loader threads.
         spec = self.specs[int(rng.integers(len(self.specs)))]
         level = spec.sample_level(rng)
         for key, out_key in self.key_iterator(d, self.output_keys):
             x = to_numpy(d[key]).astype(np.float32, copy=False)
-            if not self._do_transform:
+            if not do_transform:
                 d[out_key] = x.copy()
                 continue
             if spec.model == "ct":
