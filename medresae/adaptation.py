@@ -156,9 +156,9 @@ def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, 
         keep_best = _KeepBest(check)
         frozen = _freeze_batch_norm(model)
         try:
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-            keep_best.start(model)
             with python_random_seeded(seed):
+                model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+                keep_best.start(model)
                 model.fit(data, epochs=rounds, verbose=verbose, callbacks=[keep_best])
         finally:
             for layer in frozen:

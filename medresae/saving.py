@@ -5,6 +5,7 @@ import zipfile
 
 import keras
 
+from medresae._seeding import python_random_seeded
 from medresae.errors import InputFileError, InputFileNotFoundError, one_line_reason
 
 
@@ -59,7 +60,9 @@ def load_denoiser(path=None, preset=None):
     try:
         # compile=False: inference needs no optimizer, and a compile config saved on JAX
         # (jit_compile=True) would make torch run torch.compile first, 30 s a model on a CPU.
-        model = keras.saving.load_model(path, compile=False)
+        # Keras draws seeds for the layers it rebuilds from Python's `random`: not from the caller's.
+        with python_random_seeded(0):
+            model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # zip errors, unknown layers, bad configs
         if "safe_mode" in str(err):
             raise InputFileError(

@@ -137,7 +137,7 @@ def _remove_stale_temporaries(run_dir):
 
 
 def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="mse", learning_rate=1e-3,
-            schedule="plateau", early_stopping=10, resume=False, verbose="auto", extra_callbacks=()):
+            schedule="plateau", early_stopping=10, resume=False, verbose="auto", extra_callbacks=(), seed=0):
     """Trains `model` into `run_dir` (model.keras, last.keras, state.json, history.csv, training.png).
 
     Args:
@@ -153,6 +153,9 @@ def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="m
         resume: continue from `run_dir/last.keras` and `state.json`.
         verbose: Keras' progress bar setting.
         extra_callbacks: more Keras callbacks.
+        seed: seeds the draws Keras makes while loading and training (the
+            caller's random state is left alone; see
+            `medresae._seeding.python_random_seeded`).
 
     Returns:
         `(model, history)`: the trained model and a dict of per-epoch logs.
@@ -162,46 +165,48 @@ def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="m
     learning_rate = check_positive_number(learning_rate, "learning_rate")
     os.makedirs(run_dir, exist_ok=True)
     paths = {name: os.path.join(run_dir, name) for name in (BEST, LAST, STATE, HISTORY, FIGURE)}
-    initial_epoch, best = 0, None
-    if resume:
-        state = read_run_state(paths[STATE])
-        if state is None or not os.path.exists(paths[LAST]):
-            raise InputFileError(f"{run_dir}: no run to resume (no {LAST} and {STATE}); "
-                                 "start without resume=True (--resume).")
-        metadata = getattr(model, "metadata", None)
-        try:
-            model = keras.saving.load_model(paths[LAST])
-        except Exception as err:
-            raise InputFileError(f"{paths[LAST]}: cannot load the checkpoint to resume ({type(err).__name__}); "
-                                 "restart the run without resume=True (--resume), with --overwrite") from None
-        if metadata and hasattr(model, "metadata"):
-            model.metadata = dict(metadata)
-        if keras.backend.backend() == "torch":
-            # A checkpoint compiled on JAX or TensorFlow records jit_compile=True, which torch
-            # takes as torch.compile; eager is what "auto" means on torch.
-            model.jit_compile = False
-        initial_epoch, best = resume_epoch(state, model), state.get("best")
-        _drop_history_from(paths[HISTORY], initial_epoch)
-    else:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
-    _remove_stale_temporaries(run_dir)
-    monitor = "val_loss" if validation_data is not None else "loss"
-    callbacks = [
-        # The log row first, then the checkpoint and state: a kill between them leaves a log
-        # at most one epoch ahead, which resuming trims to the checkpoint's epoch.
-        keras.callbacks.CSVLogger(paths[HISTORY], append=resume),
-        RunCheckpoint(paths[BEST], paths[LAST], paths[STATE], monitor=monitor, best=best),
-        keras.callbacks.TerminateOnNaN(),
-        *_schedule_callbacks(schedule, learning_rate, epochs, early_stopping or 10, monitor),
-        *extra_callbacks,
-    ]
-    if early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(early_stopping)))
-    history = {}
-    if initial_epoch < epochs:
-        result = model.fit(train_data, validation_data=validation_data, epochs=epochs,
-                           initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
-        history = result.history
+    # Keras draws seeds (loading, compiling, fitting) from Python's `random`: seeded here, restored after.
+    with python_random_seeded(seed):
+        initial_epoch, best = 0, None
+        if resume:
+            state = read_run_state(paths[STATE])
+            if state is None or not os.path.exists(paths[LAST]):
+                raise InputFileError(f"{run_dir}: no run to resume (no {LAST} and {STATE}); "
+                                     "start without resume=True (--resume).")
+            metadata = getattr(model, "metadata", None)
+            try:
+                model = keras.saving.load_model(paths[LAST])
+            except Exception as err:
+                raise InputFileError(f"{paths[LAST]}: cannot load the checkpoint to resume ({type(err).__name__}); "
+                                     "restart the run without resume=True (--resume), with --overwrite") from None
+            if metadata and hasattr(model, "metadata"):
+                model.metadata = dict(metadata)
+            if keras.backend.backend() == "torch":
+                # A checkpoint compiled on JAX or TensorFlow records jit_compile=True, which torch
+                # takes as torch.compile; eager is what "auto" means on torch.
+                model.jit_compile = False
+            initial_epoch, best = resume_epoch(state, model), state.get("best")
+            _drop_history_from(paths[HISTORY], initial_epoch)
+        else:
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+        _remove_stale_temporaries(run_dir)
+        monitor = "val_loss" if validation_data is not None else "loss"
+        callbacks = [
+            # The log row first, then the checkpoint and state: a kill between them leaves a log
+            # at most one epoch ahead, which resuming trims to the checkpoint's epoch.
+            keras.callbacks.CSVLogger(paths[HISTORY], append=resume),
+            RunCheckpoint(paths[BEST], paths[LAST], paths[STATE], monitor=monitor, best=best),
+            keras.callbacks.TerminateOnNaN(),
+            *_schedule_callbacks(schedule, learning_rate, epochs, early_stopping or 10, monitor),
+            *extra_callbacks,
+        ]
+        if early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(early_stopping)))
+        history = {}
+        if initial_epoch < epochs:
+            result = model.fit(train_data, validation_data=validation_data, epochs=epochs,
+                               initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
+            history = result.history
     if os.path.exists(paths[HISTORY]):
         plot_history(paths[HISTORY], paths[FIGURE])
     return model, history
@@ -338,7 +343,7 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician
                                  loss=get_loss(loss, masked=kind == "noise2void"),
                                  learning_rate=learning_rate, schedule=schedule,
                                  early_stopping=early_stopping, resume=resume, verbose=verbose,
-                                 extra_callbacks=extra_callbacks)
+                                 extra_callbacks=extra_callbacks, seed=seed)
     if distribute and keras.backend.backend() == "tensorflow":
         # A model built under MirroredStrategy splits every later predict() batch over the
         # replicas and fails on a batch smaller than the replica count: hand back a plain copy.

@@ -58,7 +58,8 @@ def test_adapt_is_seeded(noisy_scan):
 
     path, _ = noisy_scan
     state = random.getstate()
-    first = _weights(adapt(load_preset("brain-mr"), path, steps=2, batch_size=2, seed=3, verbose=0)[0])
+    preset = load_preset("brain-mr")
+    first = _weights(adapt(preset, path, steps=2, batch_size=2, seed=3, verbose=0)[0])
     assert random.getstate() == state  # the seed is the call's own, not the process's
     second = _weights(adapt(load_preset("brain-mr"), path, steps=2, batch_size=2, seed=3, verbose=0)[0])
     for a, b in zip(first, second):

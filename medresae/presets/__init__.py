@@ -52,5 +52,8 @@ def load_preset(name):
     import keras
 
     import medresae  # noqa: F401  (registers medresae's layers)
+    from medresae._seeding import python_random_seeded
 
-    return keras.saving.load_model(preset_path(name), compile=False)
+    # Keras draws seeds for the layers it rebuilds from Python's `random`: not from the caller's.
+    with python_random_seeded(0):
+        return keras.saving.load_model(preset_path(name), compile=False)
