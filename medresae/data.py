@@ -197,7 +197,7 @@ class PatchDataset(keras.utils.PyDataset):
         noise_sigma: for 'recorrupted', the noise sigma in normalised
             units; None measures it on each volume (`EstimateNoiseSigmad`).
         weighting: 'none', or 'noise': each batch also carries per-patch
-            sample weights `1 / mean((x - y)^2)`, the inverse of the patch's
+            sample weights `1 / mean((x - y)^2)` (shape (batch, 1, ...)), the inverse of the patch's
             noise power, so the MSE becomes the fraction of the input noise
             left and low noise levels count as much as high ones (a plain
             MSE is dominated by the noisiest patches). For 'synthetic',
@@ -409,7 +409,10 @@ class PatchDataset(keras.utils.PyDataset):
             noise_power = np.mean(np.square(x - y), axis=tuple(range(1, x.ndim)))
             # The floor (a noise of 0.1 % of the range) keeps a patch of clipped, noiseless
             # background from taking over the batch.
-            return x, y, (1.0 / np.maximum(noise_power, NOISE_POWER_FLOOR)).astype(np.float32)
+            weights = (1.0 / np.maximum(noise_power, NOISE_POWER_FLOOR)).astype(np.float32)
+            # Shaped (batch, 1, ...) so that Keras broadcasts them over the voxels of each patch: a
+            # (batch,) vector would be matched against the last spatial axis of the per-voxel loss.
+            return x, y, weights.reshape((-1,) + (1,) * (x.ndim - 2))
         return x, y
 
     def _random_chain(self):

@@ -100,14 +100,20 @@ def test_noise_is_added_on_the_fly_with_random_level(folder):
 def test_noise_weighting_balances_noise_levels(folder):
     ds = PatchDataset("synthetic", folder["clean"], (24, 24, 4), batch_size=4, noise=["gaussian:0.01", "gaussian:0.1"],
                       augment=False, weighting="noise", seed=3)
-    x, y, w = ds[0]
-    assert w.shape == (4,) and w.dtype == np.float32
+    x, y, weights = ds[0]
+    assert weights.shape == (4, 1, 1, 1) and weights.dtype == np.float32
+    w = weights.ravel()
     np.testing.assert_allclose(w, 1 / np.mean((x - y) ** 2, axis=(1, 2, 3, 4)), rtol=1e-5)
     # With the weights, the noisy input itself scores 1 at every level: each level counts the same.
     np.testing.assert_allclose(w * np.mean((x - y) ** 2, axis=(1, 2, 3, 4)), 1.0, rtol=1e-5)
     assert w.max() / w.min() > 50  # levels 10x apart: weights 100x apart
+    # Keras' weighted MSE is the mean over patches of (error power / noise power), on every backend;
+    # the patch's last axis (4) equals the batch (4), so weights matched to the wrong axis would show.
     model = _fit(ds)
-    assert model is not None
+    predicted = np.asarray(model.predict(x, verbose=0))
+    expected = np.mean(np.mean((predicted - y) ** 2, axis=(1, 2, 3, 4)) * w)
+    model.compile(loss="mse")
+    assert float(model.evaluate(x, y, sample_weight=weights, verbose=0)) == pytest.approx(expected, rel=1e-4)
 
 
 def test_two_dimensional_slices(folder):
