@@ -30,13 +30,14 @@ import keras
 import numpy as np
 
 from medresae._arrays import check_finite_array
+from medresae._defaults import ADAPT_STEPS
 from medresae._seeding import python_random_seeded
 from medresae._validation import check_positive_int, check_positive_number
 from medresae.data import PatchDataset
 from medresae.intensity import IntensityNormalizer
 from medresae.io import is_nifti_path
 
-DEFAULT_STEPS = 300
+DEFAULT_STEPS = ADAPT_STEPS
 DEFAULT_PATCH = (48, 48, 8)
 
 

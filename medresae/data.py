@@ -41,8 +41,9 @@ from monai.transforms import (
 )
 
 import medresae._monai  # noqa: F401  (before monai)
+from medresae._defaults import CT_BODY_HU, TRAINING_NOISE
 from medresae._validation import check_choice, check_positive_int
-from medresae.errors import InputFileError
+from medresae.errors import InputFileError, first_line
 from medresae.intensity import CT_WINDOW
 from medresae.io import is_nifti_path
 from medresae.noise import NoiseSpec
@@ -64,8 +65,7 @@ NOISE_POWER_FLOOR = 1e-6
 # (RandResolutionCropd), plus gamma and bias-field changes of clean MR data.
 AUGMENTATIONS = ("none", "flips", "resolution")
 MODALITIES = ("mr", "ct")
-# Body vs air in CT: anything denser than -500 HU is tissue.
-_CT_FOREGROUND_HU = -500.0
+_CT_FOREGROUND_HU = CT_BODY_HU
 
 
 class _CheckVolumed(MapTransform):
@@ -224,7 +224,7 @@ class PatchDataset(keras.utils.PyDataset):
         volumes,
         patch_size,
         batch_size=4,
-        noise="rician:0.01-0.1",
+        noise=TRAINING_NOISE,
         modality="mr",
         samples_per_volume=4,
         steps_per_epoch=None,
@@ -385,8 +385,7 @@ class PatchDataset(keras.utils.PyDataset):
                         raise InputFileError(str(found)) from None
                     paths = ", ".join(item[k] for k in keys)
                     cause = item_exc.__cause__ or item_exc
-                    first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-                    raise InputFileError(f"{paths}: cannot be read as a NIfTI volume ({first})") from None
+                    raise InputFileError(f"{paths}: cannot be read as a NIfTI volume ({first_line(cause)})") from None
             raise
 
     def _draw_batch(self):
@@ -447,7 +446,7 @@ class PatchDataset(keras.utils.PyDataset):
         return self._draw_batch()
 
 
-def loader_throughput(volumes, patch_size=(64, 64, 64), batch_size=8, batches=20, noise="rician:0.01-0.1",
+def loader_throughput(volumes, patch_size=(64, 64, 64), batch_size=8, batches=20, noise=TRAINING_NOISE,
                       kind="synthetic", modality="mr", seed=0):
     """Patches per second that a `PatchDataset` delivers from cached volumes.
 

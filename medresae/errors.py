@@ -90,6 +90,20 @@ class ClippedValuesWarning(UserWarning):
     """
 
 
+def first_line(err):
+    """The first line of an exception's message, or its type when it has none.
+
+    Example:
+
+    >>> first_line(ValueError("volume.nii.gz: empty\nmore detail"))
+    'volume.nii.gz: empty'
+    >>> first_line(KeyError())
+    'KeyError'
+    """
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def one_line_reason(err, limit=400):
     """Another library's exception as one line for our messages: its type and
     text, whitespace folded, and a long text cut at the end of a sentence

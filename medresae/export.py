@@ -33,6 +33,7 @@ import shutil
 import warnings
 
 from medresae._atomic import temp_path
+from medresae._defaults import BACKENDS
 from medresae.errors import one_line_reason
 
 FORMATS = ("savedmodel", "onnx")
@@ -115,7 +116,7 @@ def unsupported_reason(format, backend, shape=None):
     """
     format = normalize_format(format)
     hint = "use --backend tensorflow (KERAS_BACKEND=tensorflow), the .keras file loads on any backend"
-    if backend not in ("tensorflow", "jax", "torch"):
+    if backend not in BACKENDS:
         return f"{format} export is not supported on the {backend} backend; {hint}"
     if format == "savedmodel" and backend == "torch":
         return (

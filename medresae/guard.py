@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from medresae._defaults import CT_BODY_HU
 from medresae.metrics import foreground_mask
 from medresae.noise import estimate_noise_sigma
 
@@ -26,7 +27,7 @@ from medresae.noise import estimate_noise_sigma
 # above 1 too.
 DEFAULT_LIMIT = 3.0
 # CT intensity bands in HU: (name, low, high).
-CT_BANDS = (("air", -np.inf, -500.0), ("soft tissue", -500.0, 300.0), ("bone", 300.0, np.inf))
+CT_BANDS = (("air", -np.inf, CT_BODY_HU), ("soft tissue", CT_BODY_HU, 300.0), ("bone", 300.0, np.inf))
 _MIN_BAND_VOXELS = 500
 
 
@@ -119,7 +120,7 @@ def check_denoised(noisy, denoised, modality="mr", sigma=None, limit=DEFAULT_LIM
         noisy, denoised = noisy.mean(axis=-1), denoised.mean(axis=-1)
     if modality not in ("mr", "ct"):
         raise ValueError(f"`modality` must be 'mr' or 'ct'. Received: modality={modality!r}")
-    body = noisy > -500.0 if modality == "ct" else foreground_mask(noisy)
+    body = noisy > CT_BODY_HU if modality == "ct" else foreground_mask(noisy)
     if sigma is None:
         sigma = estimate_noise_sigma(noisy, mask=body if body.sum() >= 1000 else None)
     sigma = max(float(sigma), 1e-12)

@@ -21,10 +21,10 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from medresae._arrays import check_finite_array
+from medresae._defaults import CT_BODY_HU
 from medresae._validation import check_positive_int, check_positive_number
 
-# A volume whose minimum is below this looks like Hounsfield units (air is -1000 HU).
-_HU_MIN = -500.0
+_HU_MIN = CT_BODY_HU
 
 
 def _check_finite(x, name):

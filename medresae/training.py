@@ -12,6 +12,7 @@ import os
 import keras
 
 from medresae._atomic import write_atomically
+from medresae._defaults import TRAINING_NOISE
 from medresae._seeding import python_random_seeded
 from medresae._validation import check_choice, check_positive_int, check_positive_number
 from medresae.callbacks import RunCheckpoint, read_run_state, resume_epoch, single_device_copy
@@ -236,7 +237,7 @@ def _initial_model(path, spatial_dims, dtype=None):
     return model
 
 
-def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise="rician:0.01-0.1", modality="mr",
+def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise=TRAINING_NOISE, modality="mr",
                    architecture="resunet", filters=(16, 32, 64), strides=None, n_blocks=2, kernel_size=3, epochs=10,
                    steps_per_epoch=100, batch_size=4, validation_fraction=0.2, loss="mse", loss_weighting="none",
                    learning_rate=1e-3, schedule="plateau", early_stopping=10, resume=False, mixed_precision=False,

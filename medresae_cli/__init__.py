@@ -18,7 +18,8 @@ import signal
 import sys
 import threading
 
-BACKENDS = ("tensorflow", "jax", "torch")
+from medresae_cli.defaults import BACKENDS
+
 _EXTRAS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
@@ -116,8 +117,9 @@ def run(args):
         return 130
     except (ValueError, OSError) as err:
         # InputFileError and argument errors are one-line messages meant for users.
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"medresae: error: {message}", file=sys.stderr)
+        from medresae.errors import first_line
+
+        print(f"medresae: error: {first_line(err)}", file=sys.stderr)
         return 2
     finally:
         if previous is not None:

@@ -1,6 +1,7 @@
 """`medresae bench`: benchmarks users run on their own machine."""
 
 from medresae_cli.common import check_report_folder, int_tuple, non_negative_int, per_axis, positive_int
+from medresae_cli.defaults import BACKENDS, TRAINING_NOISE
 
 
 def add_parser(sub, parent):
@@ -20,7 +21,7 @@ def add_parser(sub, parent):
     data.add_argument("--patch", default="64,64,64", type=int_tuple, help="patch size X,Y,Z (default 64,64,64)")
     data.add_argument("--batch-size", type=positive_int, default=8)
     data.add_argument("--batches", type=positive_int, default=20, help="timed batches (default 20)")
-    data.add_argument("--noise", default="rician:0.01-0.1", help="noise spec (default rician:0.01-0.1)")
+    data.add_argument("--noise", default=TRAINING_NOISE, help=f"noise spec (default {TRAINING_NOISE})")
     data.add_argument("--json", metavar="OUT.json", help="also write the figures as JSON")
     data.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     data.set_defaults(func=run_bench_data)
@@ -69,7 +70,7 @@ def add_parser(sub, parent):
     speed.add_argument("--volume", type=int_tuple, default=(128, 128, 64),
                        help="volume for tiled inference (default 128,128,64; 512,512,400 for the memory check)")
     speed.add_argument("--tile", type=int_tuple, default=None, help="inference tile (default: automatic)")
-    speed.add_argument("--backends", nargs="+", choices=("tensorflow", "jax", "torch"), default=None,
+    speed.add_argument("--backends", nargs="+", choices=BACKENDS, default=None,
                        help="Keras backends to measure (default: every installed one)")
     speed.add_argument("--no-reference", action="store_true", help="skip the plain-PyTorch reference")
     speed.add_argument("--torch-compile", action="store_true", help="also time the reference under torch.compile")

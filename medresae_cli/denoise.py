@@ -5,6 +5,7 @@ import sys
 import time
 
 from medresae_cli.common import fraction, int_tuple, one_line_warnings, positive_float, positive_int
+from medresae_cli.defaults import ADAPT_STEPS
 
 
 def add_parser(sub, parent):
@@ -27,7 +28,8 @@ def add_parser(sub, parent):
                    help="intensity scaling (default: what the model was trained with, else percentile)")
     p.add_argument("--adapt", action="store_true",
                    help="first fine-tune the model on each input scan itself (self-supervised, no clean data)")
-    p.add_argument("--adapt-steps", type=positive_int, default=300, metavar="N", help="adaptation steps (default 300)")
+    p.add_argument("--adapt-steps", type=positive_int, default=ADAPT_STEPS, metavar="N",
+                   help=f"adaptation steps (default {ADAPT_STEPS})")
     p.add_argument("--noise-sigma", type=positive_float, default=None, metavar="S",
                    help="the scan's noise sigma in its units, for --adapt (default: measured in the foreground)")
     p.add_argument("--no-guard", action="store_true",
@@ -79,7 +81,7 @@ def run(args):
     from medresae.errors import InputFileError
     from medresae.io import load_volume
 
-    if not args.adapt and (args.noise_sigma is not None or args.adapt_steps != 300):
+    if not args.adapt and (args.noise_sigma is not None or args.adapt_steps != ADAPT_STEPS):
         raise InputFileError("--adapt-steps and --noise-sigma only apply with --adapt; add --adapt")
     jobs = _jobs(args)
     # A bad first input fails now, before a model is loaded.

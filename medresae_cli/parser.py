@@ -12,6 +12,7 @@ import importlib.metadata
 import platform
 
 from medresae_cli import bench, demo, denoise, evaluate, export, simulate, train
+from medresae_cli.defaults import BACKENDS
 
 _SUBCOMMANDS = (demo, train, denoise, evaluate, simulate, export, bench)
 
@@ -36,7 +37,7 @@ def _backend_parent():
     parent = OneLineParser(add_help=False)
     parent.add_argument(
         "--backend",
-        choices=("tensorflow", "jax", "torch"),
+        choices=BACKENDS,
         help="Keras backend to use (sets KERAS_BACKEND before keras is imported).",
     )
     return parent

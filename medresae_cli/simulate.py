@@ -8,6 +8,7 @@ training patch does not have), and test scans with a known clean reference.
 import sys
 
 from medresae_cli.common import non_negative_int
+from medresae_cli.defaults import CT_BODY_HU
 
 
 def add_parser(sub, parent):
@@ -40,7 +41,7 @@ def run(args):
     volume = load_volume(args.input)
     check_nifti_output(args.output, volume, args.overwrite, dtype=args.dtype)
     array = volume.array[..., 0] if volume.array.shape[-1] == 1 else volume.array
-    if spec.model == "ct" and float(array.min()) > -500.0:
+    if spec.model == "ct" and float(array.min()) > CT_BODY_HU:
         print(f"medresae: warning: {args.input} does not look like CT in HU (minimum {float(array.min()):.0f}); "
               "low-dose CT noise assumes HU (air = -1000)", file=sys.stderr)
     noisy, level = simulate_volume(array, spec, volume.voxel_sizes, seed=args.seed)

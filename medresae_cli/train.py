@@ -3,6 +3,7 @@
 import os
 
 from medresae_cli.common import fraction, int_tuple, non_negative_int, per_axis, positive_float, positive_int
+from medresae_cli.defaults import TRAINING_NOISE
 
 
 def add_parser(sub, parent):
@@ -20,8 +21,8 @@ def add_parser(sub, parent):
     data.add_argument("--noisy", nargs="+", metavar="DIR", help="noisy volumes (one folder for n2v, two for n2n)")
     p.add_argument("--mode", choices=("n2v", "n2n"), default="n2v", help="self-supervised mode for --noisy")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
-    p.add_argument("--noise", nargs="+", default=["rician:0.01-0.1"],
-                   help="noise spec(s) for --clean, one drawn per patch (default rician:0.01-0.1)")
+    p.add_argument("--noise", nargs="+", default=[TRAINING_NOISE],
+                   help=f"noise spec(s) for --clean, one drawn per patch (default {TRAINING_NOISE})")
     p.add_argument("--modality", choices=("mr", "ct"), default="mr", help="intensity scaling (default mr)")
     p.add_argument("--model", choices=("resunet", "resnetae"), default="resunet")
     p.add_argument("--patch", type=int_tuple, default=(64, 64, 8), help="patch X,Y,Z or X,Y (default 64,64,8)")

@@ -15,6 +15,7 @@ import numpy as np
 
 from medresae import baselines
 from medresae._atomic import atomic_write_text, write_atomically
+from medresae._defaults import CT_BODY_HU
 from medresae._json import dumps
 from medresae.guard import check_denoised
 from medresae.metrics import evaluate, foreground_mask
@@ -27,7 +28,7 @@ DEFAULT_CT_NOISE = ("ct:1e5", "ct:3e4", "ct:1e4")
 
 
 def _looks_like_ct(volume):
-    return float(np.min(volume)) < -500.0
+    return float(np.min(volume)) < CT_BODY_HU
 
 
 def _fidelity(clean, noisy, denoised, mask):

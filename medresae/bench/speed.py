@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
+from medresae._defaults import BACKENDS
 from medresae._json import dumps
 
-BACKENDS = ("tensorflow", "jax", "torch")
 REFERENCES = (
     ("channels_first", False),
     ("channels_last_3d", False),
