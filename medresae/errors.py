@@ -95,7 +95,7 @@ def first_line(err):
 
     Example:
 
-    >>> first_line(ValueError("volume.nii.gz: empty\nmore detail"))
+    >>> first_line(ValueError("volume.nii.gz: empty\\nmore detail"))
     'volume.nii.gz: empty'
     >>> first_line(KeyError())
     'KeyError'

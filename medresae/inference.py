@@ -1,17 +1,13 @@
-"""Sliding-window (tiled) denoising of whole volumes with Gaussian blending.
+"""Denoising of whole volumes: normalise, predict tile by tile, map back.
 
 `denoise` runs any Keras model (or callable) over a volume of any size in
-fixed-shape tiles, so memory is bounded by the tile, not the volume, and
-JAX / TensorFlow compile the model once per call. Overlapping predictions
-are blended with a Gaussian importance map (as MONAI's sliding-window
-inference does), which hides the seams where a tile's border context is
-poor. Stitching is plain numpy; only keras, `medresae.intensity` and
-`medresae._validation` are imported.
+fixed-shape tiles (`medresae.tiling`), so memory is bounded by the tile, not
+the volume, and JAX / TensorFlow compile the model once per call. Its three
+steps are separate: the volume is scaled to model units
+(`medresae.intensity`), `medresae.tiling.sliding_window_predict` blends the
+tiles' predictions, and the result is scaled back to the input's units.
 """
 
-import functools
-import itertools
-import math
 import numbers
 import warnings
 
@@ -26,99 +22,21 @@ from medresae._validation import (
 )
 from medresae.errors import ExtremeValuesWarning, ModelOutputError
 from medresae.intensity import IntensityNormalizer
+from medresae.tiling import (  # noqa: F401  (gaussian_importance_map, tile_starts: part of this module's API)
+    MIN_WEIGHT,
+    _round_up,
+    gaussian_importance_map,
+    plan_tiles,
+    row_chunks,
+    sliding_window_predict,
+    tile_starts,
+)
 
 NORMALIZE = ("percentile", "window", None)
 DTYPES = ("float16", "float32", "float64")
 # Default largest tile per axis: both are about a million voxels or less, a
 # few hundred MB of activations for a batch of 4 in a small U-Net.
 DEFAULT_TILE = {2: 512, 3: 96}
-# Floor of each per-axis Gaussian (MONAI clamps at 1e-3 too): a border voxel
-# that only one tile covers still gets a positive weight.
-MIN_WEIGHT = 1e-3
-# Voxels per chunk when normalising or dividing whole volumes, so float64
-# temporaries stay small (~8 MB).
-_CHUNK_VOXELS = 1 << 20
-
-
-def _gaussian_1d(n, sigma_scale):
-    offsets = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
-    w = np.exp(-(offsets**2) / (2.0 * (sigma_scale * n) ** 2))
-    return np.maximum(w / w.max(), MIN_WEIGHT)
-
-
-def gaussian_importance_map(tile, sigma_scale=0.125):
-    """Gaussian weights for blending overlapping tile predictions.
-
-    Per axis ``exp(-d**2 / (2 * (sigma_scale * tile)**2))`` with `d` the
-    distance to the tile centre, normalised to a maximum of 1 and floored at
-    `MIN_WEIGHT` (1e-3); the map is the product of the per-axis weights. It
-    is symmetric (the centre of an even axis lies between two voxels) and
-    strictly positive, so voxels at a tile's border still count where no
-    other tile covers them. Because it is separable, `denoise` never needs
-    a volume-size weight array.
-
-    Args:
-        tile: int or tuple of ints, the tile size per axis.
-        sigma_scale: the Gaussian's standard deviation as a fraction of the
-            tile size (MONAI's default 0.125).
-
-    Returns:
-        A float32 array of shape `tile`.
-
-    Example:
-
-    >>> w = gaussian_importance_map((5, 4))
-    >>> w.shape, float(w.max()), bool(w.min() > 0)
-    ((5, 4), 1.0, True)
-    >>> bool(np.allclose(w, w[::-1, ::-1]))
-    True
-    """
-    if isinstance(tile, numbers.Integral) and not isinstance(tile, bool):
-        tile = (tile,)
-    if not isinstance(tile, (tuple, list)) or not tile:
-        raise ValueError(f"`tile` must be an int or a tuple of ints. Received: tile={tile!r}")
-    tile = standardize_tuple(tile, len(tile), "tile")
-    sigma_scale = check_positive_number(sigma_scale, "sigma_scale")
-    maps = [_gaussian_1d(n, sigma_scale) for n in tile]
-    return functools.reduce(np.multiply.outer, maps).astype(np.float32)
-
-
-def tile_starts(size, tile, step):
-    """Start indices of tiles of length `tile` that cover ``[0, size)``.
-
-    Tiles start every `step` voxels; the last tile ends flush with `size`
-    (it overlaps its neighbour more rather than running past the end).
-
-    Args:
-        size: the axis length.
-        tile: the tile length, at most `size`.
-        step: the distance between starts, at most `tile` (no gaps).
-
-    Returns:
-        A sorted list of distinct ints, first 0 and last ``size - tile``.
-
-    Example:
-
-    >>> tile_starts(10, 4, 3)
-    [0, 3, 6]
-    >>> tile_starts(11, 4, 3)
-    [0, 3, 6, 7]
-    """
-    size = check_positive_int(size, "size")
-    tile = check_positive_int(tile, "tile")
-    step = check_positive_int(step, "step")
-    if tile > size:
-        raise ValueError(f"`tile` must be <= `size`. Received: tile={tile}, size={size}")
-    if step > tile:
-        raise ValueError(f"`step` must be <= `tile` or tiles leave gaps. Received: step={step}, tile={tile}")
-    starts = list(range(0, size - tile + 1, step))
-    if starts[-1] != size - tile:
-        starts.append(size - tile)
-    return starts
-
-
-def _round_up(size, divisor):
-    return -(-size // divisor) * divisor
 
 
 _NOT_IMAGE_MODEL = (
@@ -251,12 +169,6 @@ def check_model(model, tile=None):
     if tile is not None and dims is not None:
         divisor = standardize_tuple(divisor or 1, dims, "spatial_divisor")
         _resolve_tile(tile, divisor, divisor, fixed or (None,) * dims)
-
-
-def _chunks(length, row_voxels):
-    rows = max(1, _CHUNK_VOXELS // max(1, row_voxels))
-    for start in range(0, length, rows):
-        yield slice(start, min(length, start + rows))
 
 
 def _predict(model, batch):
@@ -404,86 +316,50 @@ def denoise(
     fixed = fixed or (None,) * dims
     sizes = volume.shape[:-1]
     model_tile = _resolve_tile(tile, sizes[:dims], divisor, fixed)
+    plan = plan_tiles(sizes, model_tile, divisor, overlap, slicewise=slicewise, sigma_scale=sigma_scale)
 
-    # The grid runs over the volume's axes; a slice-wise axis has tile 1.
-    grid_tile = model_tile + (1,) * slicewise
-    grid_div = divisor + (1,) * slicewise
-    padded_sizes = tuple(max(_round_up(s, d), t) for s, d, t in zip(sizes, grid_div, grid_tile))
-    steps = tuple(max(d, int(t * (1.0 - overlap)) // d * d) for t, d in zip(grid_tile, grid_div))
-    starts = [tile_starts(p, t, s) for p, t, s in zip(padded_sizes, grid_tile, steps)]
-
-    # Scale to model units chunk by chunk (the normalizer works in float64).
-    if normalizer is not None and not getattr(normalizer, "fitted", True):
-        normalizer = IntensityNormalizer.from_config(normalizer.get_config()).fit(volume)
-    elif normalizer is None and normalize is not None:
-        normalizer = IntensityNormalizer(normalize).fit(volume)
-    row = int(np.prod(volume.shape[1:]))
-    if normalizer is None:
-        x = np.asarray(volume, dtype=dtype)  # no copy when it already is `dtype`
-    else:
-        x = np.empty(volume.shape, dtype=dtype)
-        for rows in _chunks(len(volume), row):
-            x[rows] = normalizer.transform(volume[rows])
-    extreme = _hold_back_extremes(x, row) if normalizer is not None else None
-    pads = [((p - s) // 2, p - s - (p - s) // 2) for p, s in zip(padded_sizes, sizes)]
-    if any(any(w) for w in pads):
-        x = np.pad(x, pads + [(0, 0)], mode="reflect")
-
-    passes = [()] + [(axis,) for axis in range(dims)] if tta else [()]
-    jobs = [(flip, pos) for flip in passes for pos in itertools.product(*starts)]
-    n = min(batch_size, len(jobs))
-    n_batches = math.ceil(len(jobs) / n)
-    batch = np.zeros((n, *model_tile, volume.shape[-1]), dtype=dtype)
-    weight = gaussian_importance_map(model_tile, sigma_scale)[..., None]
-
-    def index(pos):
-        if slicewise:
-            return tuple(slice(p, p + t) for p, t in zip(pos[:-1], model_tile)) + (pos[-1],)
-        return tuple(slice(p, p + t) for p, t in zip(pos, model_tile))
-
-    bar = keras.utils.Progbar(n_batches, unit_name="batch") if progress else None
-    acc = None
-    for b in range(n_batches):
-        chunk = jobs[b * n:(b + 1) * n]
-        for i, (flip, pos) in enumerate(chunk):
-            batch[i] = np.flip(x[index(pos)], flip) if flip else x[index(pos)]
-        batch[len(chunk):] = 0
-        pred = _predict(model, batch)
-        if pred.ndim != batch.ndim or pred.shape[:-1] != batch.shape[:-1]:
-            raise ModelOutputError(
-                f"the model must return an image of the shape it is given: it maps a batch of tiles of "
-                f"shape {batch.shape} to shape {pred.shape}; use an image-to-image model that keeps the "
-                "spatial shape"
-            )
-        if acc is None:
-            acc = np.zeros(padded_sizes + pred.shape[-1:], dtype=np.float32)
-        for i, (flip, pos) in enumerate(chunk):
-            acc[index(pos)] += (np.flip(pred[i], flip) if flip else pred[i]) * weight
-        if bar is not None:
-            bar.update(b + 1)
-    del x, batch
-
-    # Sum of the weights of every tile at every voxel: separable, because
-    # the map is a product of per-axis maps and the starts are a grid.
-    norms = []
-    for p, t, s, start_list in zip(padded_sizes, grid_tile, sizes, starts):
-        g = _gaussian_1d(t, sigma_scale)
-        total = np.zeros(p)
-        for start in start_list:
-            total[start:start + t] += g
-        lo = (p - s) // 2
-        norms.append(total[lo:lo + s])
-    rest = functools.reduce(np.multiply.outer, norms[1:]) * len(passes)
-    crop = tuple(slice((p - s) // 2, (p - s) // 2 + s) for p, s in zip(padded_sizes, sizes))
-    out = acc if acc.shape[:-1] == sizes else np.empty(sizes + acc.shape[-1:], np.float32)
-    for rows in _chunks(sizes[0], int(np.prod(out.shape[1:]))):
-        lo = crop[0].start
-        part = acc[(slice(lo + rows.start, lo + rows.stop),) + crop[1:]]
-        part = part / np.multiply.outer(norms[0][rows], rest)[..., None]
-        out[rows] = part if normalizer is None else normalizer.inverse(part)
+    normalizer = _fitted_normalizer(normalizer, normalize, volume)
+    x, extreme = _to_model_units(volume, normalizer, dtype)
+    flips = [()] + [(axis,) for axis in range(dims)] if tta else [()]
+    out = sliding_window_predict(lambda batch: _predict(model, batch), x, plan, batch_size=batch_size,
+                                 flips=flips, progress=progress, check=_check_output)
+    del x
+    if normalizer is not None:
+        for rows in row_chunks(len(out), int(np.prod(out.shape[1:]))):
+            out[rows] = normalizer.inverse(out[rows])
     if extreme is not None and out.shape[-1] == volume.shape[-1]:
         out[extreme] = volume[extreme]
     return out
+
+
+def _fitted_normalizer(normalizer, normalize, volume):
+    """`normalizer` fitted on the volume (a copy, if it was not fitted yet), or a new one for `normalize`."""
+    if normalizer is not None and not getattr(normalizer, "fitted", True):
+        return IntensityNormalizer.from_config(normalizer.get_config()).fit(volume)
+    if normalizer is None and normalize is not None:
+        return IntensityNormalizer(normalize).fit(volume)
+    return normalizer
+
+
+def _to_model_units(volume, normalizer, dtype):
+    """The volume scaled to model units in `dtype`, chunk by chunk (the normalizer works
+    in float64), with corrupt extreme voxels held back; and their mask (or None)."""
+    if normalizer is None:
+        return np.asarray(volume, dtype=dtype), None  # no copy when it already is `dtype`
+    row = int(np.prod(volume.shape[1:]))
+    x = np.empty(volume.shape, dtype=dtype)
+    for rows in row_chunks(len(volume), row):
+        x[rows] = normalizer.transform(volume[rows])
+    return x, _hold_back_extremes(x, row)
+
+
+def _check_output(batch, prediction):
+    if prediction.ndim != batch.ndim or prediction.shape[:-1] != batch.shape[:-1]:
+        raise ModelOutputError(
+            f"the model must return an image of the shape it is given: it maps a batch of tiles of "
+            f"shape {batch.shape} to shape {prediction.shape}; use an image-to-image model that keeps the "
+            "spatial shape"
+        )
 
 
 # Normalised intensities beyond [-EXTREME, 1 + EXTREME] (20 times the range the
@@ -497,7 +373,7 @@ def _hold_back_extremes(x, row):
     them over their neighbours; returns their mask (None if there are none)
     with an `ExtremeValuesWarning`."""
     extreme = None
-    for rows in _chunks(len(x), row):
+    for rows in row_chunks(len(x), row):
         part = x[rows]
         found = (part < -EXTREME) | (part > 1.0 + EXTREME)
         if found.any():
@@ -518,6 +394,6 @@ def _hold_back_extremes(x, row):
         "robust range); they were kept out of the model's input, so they cannot spread into their "
         "neighbours, and are passed through unchanged; check the scan for corrupt voxels",
         ExtremeValuesWarning,
-        stacklevel=3,
+        stacklevel=4,  # the caller of denoise (via _to_model_units)
     )
     return extreme

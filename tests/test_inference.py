@@ -251,3 +251,25 @@ def test_helper_errors():
 def test_docstring_examples():
     result = doctest.testmod(inference, extraglobs={"np": np, "keras": keras}, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("overlap", [0.0, 0.25, 0.5])
+@pytest.mark.parametrize("sizes, tile, divisor, slicewise", [
+    ((37, 20, 9), (16, 16, 4), (4, 4, 1), False),
+    ((30, 18, 5), (16, 8), (8, 8), True),
+])
+def test_tile_plan_covers_the_volume_and_blends_back_to_the_identity(sizes, tile, divisor, slicewise, overlap):
+    from medresae.tiling import plan_tiles, sliding_window_predict
+
+    plan = plan_tiles(sizes, tile, divisor, overlap, slicewise=slicewise)
+    covered = np.zeros(plan.padded_sizes, int)
+    for position in plan.positions():
+        covered[plan.index(position)] += 1
+    assert covered.min() >= 1
+    assert all(s % d == 0 for s, d in zip(plan.padded_sizes, divisor))
+    x = np.random.default_rng(1).random(sizes + (2,)).astype("float32")
+    seen = []
+    out = sliding_window_predict(lambda b: b[..., :1] * 2, x, plan, batch_size=3, flips=[(), (0,)],
+                                 progress=False, check=lambda b, p: seen.append(b.shape))
+    np.testing.assert_allclose(out, 2 * x[..., :1], atol=1e-5)
+    assert seen == [(3, *tile, 2)]
