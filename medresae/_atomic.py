@@ -12,6 +12,7 @@ temporary file of a writer that is still running.
 
 import os
 import re
+import shutil
 import uuid
 
 from medresae.errors import InputFileError, OutputExistsError
@@ -150,9 +151,49 @@ def _same_file(a, b):
         return False
 
 
+def remove_path(path):
+    """Removes a file or a folder tree, if present; never raises."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+
+def _publish_folder(temp, path, overwrite):
+    if not overwrite:
+        if os.path.lexists(path):
+            raise OutputExistsError(_exists_message(path))
+        try:
+            os.rename(temp, path)
+        except OSError:
+            if os.path.lexists(path):
+                raise OutputExistsError(_exists_message(path)) from None
+            raise
+        return
+    if not os.path.lexists(path):
+        os.rename(temp, path)
+        return
+    # Replace: move the old output aside, move the new one in, then delete
+    # the old one (os.replace cannot replace a non-empty folder).
+    backup = f"{temp}.old"
+    os.rename(path, backup)
+    try:
+        os.rename(temp, path)
+    except OSError:
+        os.rename(backup, path)
+        raise
+    remove_path(backup)
+
+
 def publish(temp, path, overwrite):
-    """Moves the finished `temp` file to `path` (never replacing a file that
-    appeared meanwhile unless `overwrite`)."""
+    """Moves the finished `temp` file or folder (e.g. a SavedModel) to `path`,
+    never replacing an output that appeared meanwhile unless `overwrite`."""
+    if os.path.isdir(temp) and not os.path.islink(temp):
+        _publish_folder(temp, path, overwrite)
+        return
     if overwrite:
         try:
             os.replace(temp, path)

@@ -29,10 +29,9 @@ import dataclasses
 import importlib.util
 import math
 import os
-import shutil
 import warnings
 
-from medresae._atomic import temp_path
+from medresae._atomic import publish, remove_path, temp_path
 from medresae._defaults import BACKENDS
 from medresae.errors import one_line_reason
 
@@ -217,50 +216,6 @@ def _run_artifact(path, format, probe):
     return np.asarray(artifact.serve(tf.constant(probe)))
 
 
-def _remove(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        try:
-            os.remove(path)
-        except OSError:
-            pass
-
-
-def _publish(temp, path, overwrite):
-    """Renames the finished `temp` (file or folder) to `path`."""
-    from medresae._atomic import publish
-    from medresae.errors import OutputExistsError
-
-    exists = f"{path}: already exists; pass overwrite=True (--overwrite) to replace it"
-    if not overwrite:
-        if os.path.isfile(temp):
-            publish(temp, path, overwrite=False)
-            return
-        if os.path.lexists(path):
-            raise OutputExistsError(exists)
-        try:
-            os.rename(temp, path)
-        except OSError:
-            if os.path.lexists(path):
-                raise OutputExistsError(exists) from None
-            raise
-        return
-    if not os.path.lexists(path):
-        os.rename(temp, path)
-        return
-    # Replace: move the old output aside, move the new one in, then delete
-    # the old one (os.replace cannot replace a non-empty folder).
-    backup = f"{temp}.old"
-    os.rename(path, backup)
-    try:
-        os.rename(temp, path)
-    except OSError:
-        os.rename(backup, path)
-        raise
-    _remove(backup)
-
-
 def export_model(model, path, format="savedmodel", shape=None, overwrite=False, check=True, atol=None, seed=0):
     """Exports a Keras model with `model.export` and checks the artifact.
 
@@ -414,8 +369,8 @@ def export_model(model, path, format="savedmodel", shape=None, overwrite=False, 
                     f"the exported {format} artifact differs from the Keras model by up to {diff:.3g} "
                     f"(tolerance {tolerance:.3g}) on a {probe_shape} probe; nothing was written"
                 )
-        _publish(temp, path, overwrite)
+        publish(temp, path, overwrite)
     except BaseException:
-        _remove(temp)
+        remove_path(temp)
         raise
     return result
