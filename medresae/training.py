@@ -36,8 +36,8 @@ def build_denoiser(architecture="resunet", spatial_dims=3, channels=1, filters=(
         architecture: 'resunet' or 'resnetae'.
         spatial_dims: 2 or 3.
         channels: input (and output) channels.
-        filters: filters per level (ResUNet) or the first level's (ResNetAE:
-            `filters[0]` as base, `len(filters) - 1` levels).
+        filters: filters per level, for both architectures (a single
+            entry gives a ResNetAE two levels, the second twice as wide).
         strides: per-level down-sampling (e.g. (2, 2, 1) for thick slices).
         n_blocks: residual blocks per level.
         **kwargs: passed to the model.
@@ -52,9 +52,10 @@ def build_denoiser(architecture="resunet", spatial_dims=3, channels=1, filters=(
     if architecture == "resunet":
         return ResUNet(spatial_dims=spatial_dims, in_channels=channels, filters=tuple(filters),
                        strides=strides, n_blocks=n_blocks, **kwargs)
+    widths = tuple(filters) if len(filters) > 1 else (filters[0], 2 * filters[0])
     return ResNetAE(spatial_dims=spatial_dims, in_channels=channels, input_size=None, bottleneck_dim=None,
-                    base_filters=filters[0], n_levels=max(1, len(filters) - 1), n_blocks=n_blocks,
-                    z_dim=filters[-1], strides=strides, output_activation=None, **kwargs)
+                    filters=widths, n_blocks=n_blocks, z_dim=filters[-1], strides=strides, output_activation=None,
+                    **kwargs)
 
 
 def _schedule_callbacks(schedule, learning_rate, epochs, patience, monitor):

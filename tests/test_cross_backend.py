@@ -35,19 +35,19 @@ print("ok", keras.backend.backend())
 def _models():
     return {
         "resnet_ae": (
-            ResNetAE(spatial_dims=2, in_channels=1, input_size=(16, 12), n_blocks=1, n_levels=2,
-                     z_dim=4, bottleneck_dim=8, base_filters=4),
+            ResNetAE(spatial_dims=2, in_channels=1, input_size=(16, 12), n_blocks=1, filters=(4, 8, 16),
+                     z_dim=4, bottleneck_dim=8),
             (2, 16, 12, 1),
         ),
         "resnet_ae_3d": (
-            ResNetAE(spatial_dims=3, in_channels=1, input_size=None, n_blocks=1, n_levels=2,
-                     z_dim=4, bottleneck_dim=None, base_filters=4, strides=(2, 2, 1),
+            ResNetAE(spatial_dims=3, in_channels=1, input_size=None, n_blocks=1, filters=(4, 8, 16),
+                     z_dim=4, bottleneck_dim=None, strides=(2, 2, 1),
                      output_activation=None),
             (1, 8, 12, 3, 1),
         ),
         "resnet_vae": (
-            ResNetVAE(spatial_dims=2, in_channels=1, input_size=(8, 8), n_blocks=1, n_levels=2,
-                      z_dim=4, bottleneck_dim=4, base_filters=4, seed=0),
+            ResNetVAE(spatial_dims=2, in_channels=1, input_size=(8, 8), n_blocks=1, filters=(4, 8, 16),
+                      z_dim=4, bottleneck_dim=4, seed=0),
             (2, 8, 8, 1),
         ),
         "res_unet_3d": (

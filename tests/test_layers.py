@@ -84,14 +84,14 @@ def test_conv_norm_act(spatial_dims, tmp_path):
 
 @pytest.mark.parametrize("mode", ["conv", "max", "avg"])
 def test_downsample(mode, tmp_path):
-    layer = Downsample(6, factor=(2, 2, 1), spatial_dims=3, mode=mode)
+    layer = Downsample(6, strides=(2, 2, 1), spatial_dims=3, mode=mode)
     _check_layer(layer, _shape(3, 3), (2, 4, 3, 4, 6), tmp_path)
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
 @pytest.mark.parametrize("mode", ["transpose", "resize"])
 def test_upsample(mode, spatial_dims, tmp_path):
-    layer = Upsample(3, factor=2, spatial_dims=spatial_dims, mode=mode)
+    layer = Upsample(3, strides=2, spatial_dims=spatial_dims, mode=mode)
     expected = (2, *[2 * n for n in SPATIAL[spatial_dims]], 3)
     _check_layer(layer, _shape(spatial_dims, 4), expected, tmp_path)
 

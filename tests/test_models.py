@@ -19,7 +19,7 @@ from medresae.models import ResNet, ResNetAE, ResNetVAE, ResUNet
 RESNET_AE_REFERENCE_PARAMS = 11_378_619
 RESNET50_REFERENCE_PARAMS = 25_636_712
 
-SMALL_AE = dict(in_channels=2, n_blocks=1, n_levels=2, z_dim=4, base_filters=4)
+SMALL_AE = dict(in_channels=2, n_blocks=1, filters=(4, 8, 16), z_dim=4)
 
 
 def _check_model(model, x, tmp_path, expected_shape=None, target=None, **train_kwargs):
@@ -136,7 +136,7 @@ def test_res_unet_any_size_through_padding_helper():
 @pytest.mark.parametrize("spatial_dims, size", [(2, (32, 24)), (3, (16, 16, 8))])
 def test_resnet_classifier(spatial_dims, size, tmp_path):
     model = ResNet(
-        depth=18, spatial_dims=spatial_dims, in_channels=1, num_classes=3, width=4,
+        depth=18, spatial_dims=spatial_dims, in_channels=1, num_classes=3, filters=(4, 8, 16, 32),
         stem_strides=2 if spatial_dims == 2 else (2, 2, 1),
     )
     x = random_batch((4, *size, 1))
@@ -150,7 +150,7 @@ def test_resnet_classifier(spatial_dims, size, tmp_path):
 
 @pytest.mark.parametrize("depth, blocks", [(34, 16), (50, 16), (101, 33)])
 def test_resnet_backbone_depths(depth, blocks):
-    model = ResNet(depth=depth, spatial_dims=3, in_channels=1, include_top=False, pooling=None, width=2)
+    model = ResNet(depth=depth, spatial_dims=3, in_channels=1, include_top=False, pooling=None, filters=(2, 4, 8, 16))
     residual = [layer for layer in model.layers if isinstance(layer, medresae.layers.ResidualBlock)]
     assert len(residual) == blocks
     channels = 2 * 8 * (4 if depth >= 50 else 1)
@@ -172,7 +172,7 @@ def test_models_summary_and_plot(tmp_path, capsys):
         ResNetAE(spatial_dims=3, input_size=None, bottleneck_dim=None, **SMALL_AE),
         ResNetVAE(spatial_dims=2, input_size=(8, 8), bottleneck_dim=4, **SMALL_AE),
         ResUNet(spatial_dims=3, filters=(4, 8)),
-        ResNet(depth=18, spatial_dims=2, width=4, num_classes=2),
+        ResNet(depth=18, spatial_dims=2, filters=(4, 8, 16, 32), num_classes=2),
     ]
     for model in models:
         model.summary()
@@ -201,7 +201,9 @@ def test_models_summary_and_plot(tmp_path, capsys):
         (lambda: ResUNet(filters=(4, 8, 16), strides=[2, 2, 2, 2]), "strides"),
         (lambda: ResNetAE(input_size=(250, 256)), "(250, 256)"),
         (lambda: ResNetAE(input_size=None), "bottleneck_dim"),
+        (lambda: ResNetAE(filters=(8,)), "filters=(8,)"),
         (lambda: ResNetAE(n_levels=0), "n_levels=0"),
+        (lambda: ResNet(filters=(8, 16)), "filters=(8, 16)"),
         (lambda: ResNetAE(norm="layer"), "'layer'"),
         (lambda: ResNetVAE(beta=-1.0), "beta=-1.0"),
         (lambda: ResNet(depth=42), "42"),
@@ -224,3 +226,27 @@ def test_wrong_input_rank_and_size_raise_value_error():
         model.predict(random_batch((1, 8, 8, 7, 1)), verbose=0)
     with pytest.raises(ValueError, match="rank 5"):
         model(random_batch((1, 8, 8, 1)))
+
+
+def test_names_of_earlier_versions_build_the_same_models():
+    # .keras files written by earlier versions store these names in their configs.
+    from medresae.layers import Downsample, Upsample
+
+    pairs = [
+        (dict(spatial_dims=2, in_channels=1, input_size=None, bottleneck_dim=None, n_blocks=1, z_dim=4,
+              base_filters=4, n_levels=2),
+         dict(spatial_dims=2, in_channels=1, input_size=None, bottleneck_dim=None, n_blocks=1, z_dim=4,
+              filters=(4, 8, 16))),
+    ]
+    for old, new in pairs:
+        for cls in (ResNetAE, ResNetVAE):
+            a, b = cls(**old), cls(**new)
+            assert [w.shape for w in a.weights] == [w.shape for w in b.weights]
+            assert list(a.get_config()["filters"]) == [4, 8, 16] and "n_levels" not in a.get_config()
+    a = ResNet(depth=18, spatial_dims=2, in_channels=1, num_classes=2, width=4)
+    b = ResNet(depth=18, spatial_dims=2, in_channels=1, num_classes=2, filters=(4, 8, 16, 32))
+    assert [w.shape for w in a.weights] == [w.shape for w in b.weights]
+    for cls in (Downsample, Upsample):
+        layer = cls.from_config({"name": "x", "filters": 4, "factor": [2, 2, 1], "spatial_dims": 3})
+        assert layer.strides == (2, 2, 1) and "factor" not in layer.get_config()
+        assert keras.layers.deserialize(keras.layers.serialize(layer)).strides == (2, 2, 1)

@@ -66,7 +66,8 @@ print("strides (2, 2, 1):", tuple(down(x).shape))
 
 # %%
 size = 32 if SMALL else 64
-classifier = medresae.ResNet(depth=18, spatial_dims=3, in_channels=1, num_classes=2, width=16 if SMALL else 64)
+classifier = medresae.ResNet(depth=18, spatial_dims=3, in_channels=1, num_classes=2,
+                              filters=(16, 32, 64, 128) if SMALL else (64, 128, 256, 512))
 classifier.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 volumes = np.random.default_rng(1).random((4, size, size, 16, 1), dtype=np.float32)
 labels = np.array([0, 1, 0, 1])
@@ -94,9 +95,9 @@ print(f"ResNet-50: {resnet50.count_params():,} parameters")
 # learning (the output is the input minus the predicted noise).
 
 # %%
-ae = medresae.ResNetAE(spatial_dims=2, in_channels=1, input_size=(64, 64), n_levels=3, n_blocks=1,
+ae = medresae.ResNetAE(spatial_dims=2, in_channels=1, input_size=(64, 64), filters=(8, 16, 32, 64), n_blocks=1,
                        z_dim=16, bottleneck_dim=32)
-vae = medresae.ResNetVAE(spatial_dims=2, in_channels=1, input_size=(64, 64), n_levels=3, n_blocks=1,
+vae = medresae.ResNetVAE(spatial_dims=2, in_channels=1, input_size=(64, 64), filters=(8, 16, 32, 64), n_blocks=1,
                          z_dim=16, bottleneck_dim=32, seed=0)
 unet = medresae.ResUNet(spatial_dims=3, filters=(16, 32, 64), n_blocks=1, strides=(2, 2, 1))
 for name, model in (("ResNetAE", ae), ("ResNetVAE", vae), ("ResUNet", unet)):

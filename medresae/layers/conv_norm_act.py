@@ -31,8 +31,25 @@ def run_chain(chain, x, training=None):
     return x
 
 
+class ChainLayer(keras.layers.Layer):
+    """A layer that runs its sub-layers one after the other: the shared base of
+    `ConvNormAct`, `Downsample` and `Upsample`. Subclasses create the
+    sub-layers in `__init__` and return them, in order, from `chain()`
+    (None entries are skipped)."""
+
+    def chain(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement chain().")
+
+    def build(self, input_shape):
+        build_chain(self.chain(), input_shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return run_chain(self.chain(), inputs, training)
+
+
 @keras.saving.register_keras_serializable(package="medresae")
-class ConvNormAct(keras.layers.Layer):
+class ConvNormAct(ChainLayer):
     """A convolution (or transposed convolution), a normalisation and an activation.
 
     Args:
@@ -111,12 +128,8 @@ class ConvNormAct(keras.layers.Layer):
         self.norm_layer = make_norm(norm, groups, norm_epsilon, norm_momentum, name="norm", dtype=self.dtype_policy)
         self.act = make_activation(self.activation, name="act", dtype=self.dtype_policy)
 
-    def build(self, input_shape):
-        build_chain([self.conv, self.norm_layer, self.act], input_shape)
-        self.built = True
-
-    def call(self, inputs, training=None):
-        return run_chain([self.conv, self.norm_layer, self.act], inputs, training)
+    def chain(self):
+        return [self.conv, self.norm_layer, self.act]
 
     def compute_output_shape(self, input_shape):
         return self.conv.compute_output_shape(input_shape)

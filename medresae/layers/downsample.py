@@ -4,37 +4,37 @@ import keras
 
 from medresae._validation import check_choice, check_positive_int, check_spatial_dims, standardize_tuple
 from medresae.layers import _spatial
-from medresae.layers.conv_norm_act import ConvNormAct, build_chain, run_chain
+from medresae.layers.conv_norm_act import ChainLayer, ConvNormAct
 
 MODES = ("conv", "max", "avg")
 
 
 @keras.saving.register_keras_serializable(package="medresae")
-class Downsample(keras.layers.Layer):
-    """Reduces the spatial size by `factor` per axis and sets the channels to `filters`.
+class Downsample(ChainLayer):
+    """Reduces the spatial size by `strides` per axis and sets the channels to `filters`.
 
     - ``'conv'``: a strided convolution (kernel = `kernel_size`, default the
-      factor itself, as in ResNetAE) -> norm -> activation.
-    - ``'max'`` / ``'avg'``: pooling by `factor`, then a 1x1 conv -> norm ->
+      strides themselves, as in ResNetAE) -> norm -> activation.
+    - ``'max'`` / ``'avg'``: pooling by `strides`, then a 1x1 conv -> norm ->
       activation to reach `filters`.
 
     Args:
         filters: output channels.
-        factor: int or per-axis tuple (e.g. (2, 2, 1) keeps thick slices).
+        strides: int or per-axis tuple (e.g. (2, 2, 1) keeps thick slices).
         spatial_dims: 2 or 3.
         mode: 'conv', 'max' or 'avg'.
-        kernel_size: kernel of the strided convolution (default: `factor`).
+        kernel_size: kernel of the strided convolution (default: `strides`).
         norm, groups, activation, use_bias: as in `ConvNormAct`.
 
     Input shape:
         `(batch, *spatial, channels)`.
 
     Output shape:
-        `(batch, *ceil(spatial / factor), filters)`.
+        `(batch, *ceil(spatial / strides), filters)`.
 
     Example:
 
-    >>> tuple(Downsample(32, factor=(2, 2, 1), spatial_dims=3)(
+    >>> tuple(Downsample(32, strides=(2, 2, 1), spatial_dims=3)(
     ...     np.zeros((1, 8, 8, 4, 16), "float32")).shape)
     (1, 4, 4, 4, 32)
     """
@@ -42,7 +42,7 @@ class Downsample(keras.layers.Layer):
     def __init__(
         self,
         filters,
-        factor=2,
+        strides=2,
         spatial_dims=2,
         mode="conv",
         kernel_size=None,
@@ -52,10 +52,12 @@ class Downsample(keras.layers.Layer):
         use_bias=True,
         **kwargs,
     ):
+        # Layers saved before version 0.4 call the down/up-sampling `strides`.
+        strides = kwargs.pop("factor", strides)
         super().__init__(**kwargs)
         self.spatial_dims = check_spatial_dims(spatial_dims)
         self.filters = check_positive_int(filters, "filters")
-        self.factor = standardize_tuple(factor, self.spatial_dims, "factor")
+        self.strides = standardize_tuple(strides, self.spatial_dims, "strides")
         self.mode = check_choice(mode, "mode", MODES)
         self.kernel_size = (
             None if kernel_size is None
@@ -72,32 +74,28 @@ class Downsample(keras.layers.Layer):
         if self.mode == "conv":
             self.pool = None
             self.proj = ConvNormAct(
-                self.filters, self.kernel_size or self.factor, strides=self.factor,
+                self.filters, self.kernel_size or self.strides, strides=self.strides,
                 name="conv", **common,
             )
         else:
             pool_cls = (_spatial.max_pool if self.mode == "max" else _spatial.avg_pool)(
                 self.spatial_dims
             )
-            self.pool = pool_cls(pool_size=self.factor, strides=self.factor, padding="same", name="pool",
+            self.pool = pool_cls(pool_size=self.strides, strides=self.strides, padding="same", name="pool",
                                 dtype=self.dtype_policy)
             self.proj = ConvNormAct(self.filters, 1, name="proj", **common)
 
-    def build(self, input_shape):
-        build_chain([self.pool, self.proj], input_shape)
-        self.built = True
-
-    def call(self, inputs, training=None):
-        return run_chain([self.pool, self.proj], inputs, training)
+    def chain(self):
+        return [self.pool, self.proj]
 
     def compute_output_shape(self, input_shape):
-        spatial = [None if n is None else -(-n // f) for n, f in zip(input_shape[1:-1], self.factor)]
+        spatial = [None if n is None else -(-n // f) for n, f in zip(input_shape[1:-1], self.strides)]
         return (input_shape[0], *spatial, self.filters)
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            filters=self.filters, factor=self.factor, spatial_dims=self.spatial_dims,
+            filters=self.filters, strides=self.strides, spatial_dims=self.spatial_dims,
             mode=self.mode, kernel_size=self.kernel_size, norm=self.norm,
             groups=self.groups, activation=self.activation, use_bias=self.use_bias,
         )

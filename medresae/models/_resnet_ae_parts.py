@@ -1,10 +1,10 @@
 """Encoder and decoder of ResNetAE / ResNetVAE (Hou 2019, farrell236/ResNetAE).
 
-The reference, for 2D and strides of 2, is: a 3x3 stem of `base` filters;
-per level i, `n_blocks` residual blocks of ``base * 2**i`` filters, a
-multi-resolution skip (a conv whose kernel and stride are the remaining
-down-sampling factor, to ``base * 2**n_levels`` filters) and a 2x2 stride-2
-conv to ``base * 2**(i+1)`` filters; the skips are summed with the deepest
+The reference, for 2D and strides of 2, is: a 3x3 stem of ``filters[0]``
+filters; per level i, `n_blocks` residual blocks of ``filters[i]`` filters,
+a multi-resolution skip (a conv whose kernel and stride are the remaining
+down-sampling factor, to ``filters[-1]`` filters) and a 2x2 stride-2 conv to
+``filters[i + 1]`` filters (the reference doubles them: 8, 16, ..., 128); the skips are summed with the deepest
 map and a 3x3 conv gives `z_dim` channels. The decoder mirrors it with
 transposed convolutions and skips from its first feature map. Strides here
 are per level and per axis, so thick-slice volumes can keep their slices.
@@ -30,6 +30,20 @@ from medresae.layers.residual_block import ResidualBlock
 from medresae.layers.upsample import Upsample
 
 
+def widths_from_legacy(filters, kwargs):
+    """`filters` from the `base_filters` and `n_levels` of models saved by earlier
+    medresae versions (popped from `kwargs`): the base, doubled per level."""
+    base, n_levels = kwargs.pop("base_filters", None), kwargs.pop("n_levels", None)
+    if base is None and n_levels is None:
+        return filters
+    base = 8 if base is None else base
+    n_levels = 4 if n_levels is None else n_levels
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (base, n_levels)):
+        raise ValueError(f"`base_filters` and `n_levels` must be positive ints (or pass `filters`). "
+                         f"Received: base_filters={base!r}, n_levels={n_levels!r}")
+    return tuple(base * 2**i for i in range(n_levels + 1))
+
+
 def validate_ae_args(args):
     """Checks the constructor arguments shared by ResNetAE and ResNetVAE.
 
@@ -37,7 +51,14 @@ def validate_ae_args(args):
     `spatial_divisor`, `input_size` and `latent_size`.
     """
     spatial_dims = check_spatial_dims(args["spatial_dims"])
-    n_levels = check_positive_int(args["n_levels"], "n_levels")
+    filters = args["filters"]
+    if isinstance(filters, (int, str)) or not isinstance(filters, (list, tuple)) or len(filters) < 2:
+        raise ValueError(
+            "`filters` must be a list of at least 2 ints: the width of each level, from the input's to the "
+            f"latent's (one more than the down-samplings). Received: filters={filters!r}"
+        )
+    widths = [check_positive_int(f, f"filters[{i}]") for i, f in enumerate(filters)]
+    n_levels = len(widths) - 1
     level_strides = standardize_level_strides(args["strides"], n_levels, spatial_dims)
     divisor = _divisor(level_strides, spatial_dims)
     input_size = check_input_size(args["input_size"], spatial_dims)
@@ -51,8 +72,6 @@ def validate_ae_args(args):
                 f"Received: bottleneck_dim={bottleneck_dim}, input_size={args['input_size']!r}"
             )
     check_divisible(input_size, divisor, "input_size")
-    base = check_positive_int(args["base_filters"], "base_filters")
-    widths = [base * 2**i for i in range(n_levels + 1)]
     check_norm(args["norm"], args["groups"], widths)
     check_activation(args["activation"])
     check_activation(args["output_activation"], "output_activation")
@@ -63,6 +82,7 @@ def validate_ae_args(args):
     check_positive_int(args["z_dim"], "z_dim")
     latent_size = tuple(None if s is None else s // d for s, d in zip(input_size, divisor))
     return dict(
+        widths=widths,
         level_strides=level_strides,
         spatial_divisor=divisor,
         input_size=input_size,
@@ -74,20 +94,20 @@ def _product(strides):
     return tuple(math.prod(axis) for axis in zip(*strides))
 
 
-def encode(x, args, level_strides, prefix="encoder"):
+def encode(x, args, widths, level_strides, prefix="encoder"):
     """The ResNetAE encoder; returns the `z_dim`-channel latent map."""
-    sd, n_levels, base = args["spatial_dims"], args["n_levels"], args["base_filters"]
+    sd, n_levels = args["spatial_dims"], len(widths) - 1
     common = dict(spatial_dims=sd, norm=args["norm"], groups=args["groups"], activation=args["activation"])
-    max_filters = base * 2**n_levels
-    x = ConvNormAct(base, 3, name=f"{prefix}_stem", **common)(x)
+    max_filters = widths[-1]
+    x = ConvNormAct(widths[0], 3, name=f"{prefix}_stem", **common)(x)
     skips = []
     for i in range(n_levels):
         for j in range(args["n_blocks"]):
             x = ResidualBlock(
-                base * 2**i, variant="act_before_add", name=f"{prefix}_level{i}_block{j}", **common
+                widths[i], variant="act_before_add", name=f"{prefix}_level{i}_block{j}", **common
             )(x)
         down = Downsample(
-            base * 2 ** (i + 1), factor=level_strides[i], mode="conv", name=f"{prefix}_down{i}", **common
+            widths[i + 1], strides=level_strides[i], mode="conv", name=f"{prefix}_down{i}", **common
         )
         if args["multires_skips"]:
             factor = _product(level_strides[i:])
@@ -100,16 +120,16 @@ def encode(x, args, level_strides, prefix="encoder"):
     return _spatial.conv(sd)(args["z_dim"], 3, padding="same", name=f"{prefix}_out")(x)
 
 
-def decode(z, args, level_strides, out_channels, prefix="decoder"):
+def decode(z, args, widths, level_strides, out_channels, prefix="decoder"):
     """The ResNetAE decoder; returns the image with `out_channels` channels."""
-    sd, n_levels, base = args["spatial_dims"], args["n_levels"], args["base_filters"]
+    sd, n_levels = args["spatial_dims"], len(widths) - 1
     common = dict(spatial_dims=sd, norm=args["norm"], groups=args["groups"], activation=args["activation"])
-    x = z_top = ConvNormAct(base * 2**n_levels, 3, name=f"{prefix}_stem", **common)(z)
+    x = z_top = ConvNormAct(widths[-1], 3, name=f"{prefix}_stem", **common)(z)
     for i in range(n_levels):
-        filters = base * 2 ** (n_levels - 1 - i)
+        filters = widths[n_levels - 1 - i]
         encoder_level = n_levels - 1 - i
         x = Upsample(
-            filters, factor=level_strides[encoder_level], mode="transpose", name=f"{prefix}_up{i}", **common
+            filters, strides=level_strides[encoder_level], mode="transpose", name=f"{prefix}_up{i}", **common
         )(x)
         for j in range(args["n_blocks"]):
             x = ResidualBlock(

@@ -166,14 +166,14 @@ class ResUNet(FunctionalModel):
         for level in range(n_levels):
             if level > 0:
                 x = Downsample(
-                    widths[level], factor=level_strides[level - 1], mode=downsample,
+                    widths[level], strides=level_strides[level - 1], mode=downsample,
                     name=f"down{level}", **common,
                 )(x)
             x = stack(x, level, "encoder")
             skips.append(x)
         for level in range(n_levels - 2, -1, -1):
             x = Upsample(
-                widths[level], factor=level_strides[level], mode=upsample,
+                widths[level], strides=level_strides[level], mode=upsample,
                 name=f"up{level}", **common,
             )(x)
             merge = keras.layers.Add if skip == "add" else keras.layers.Concatenate

@@ -51,7 +51,10 @@ class ResNet(FunctionalModel):
             (e.g. (2, 2, 1) for thick slices).
         stage_strides: stride of stages 2-4: int, per-axis tuple, or one of
             those per stage.
-        width: filters of the first stage (doubles per stage).
+        filters: filters of each of the four stages (the reference: 64,
+            128, 256, 512; bottleneck blocks output 4 times as many). Models
+            saved by earlier versions give `width`, the first stage's,
+            doubled per stage; it is still read.
         norm: 'batch', 'group', 'instance' or 'none'.
         groups: groups of group norm.
         activation: activation name.
@@ -59,7 +62,7 @@ class ResNet(FunctionalModel):
     Example:
 
     >>> model = ResNet(depth=18, spatial_dims=3, in_channels=1, num_classes=2,
-    ...                width=8)
+    ...                filters=(8, 16, 32, 64))
     >>> model.predict(np.zeros((1, 32, 32, 16, 1), "float32"), verbose=0).shape
     (1, 2)
     """
@@ -76,42 +79,46 @@ class ResNet(FunctionalModel):
         classifier_activation="softmax",
         stem_strides=2,
         stage_strides=2,
-        width=64,
+        filters=(64, 128, 256, 512),
         norm="batch",
         groups=8,
         activation="relu",
         **kwargs,
     ):
+        width = kwargs.pop("width", None)
+        if width is not None:
+            filters = tuple(check_positive_int(width, "width") * 2**i for i in range(4))
         config = dict(
             depth=depth, spatial_dims=spatial_dims, in_channels=in_channels,
             input_size=input_size, include_top=bool(include_top), num_classes=num_classes,
             pooling=pooling, classifier_activation=classifier_activation,
-            stem_strides=stem_strides, stage_strides=stage_strides, width=width,
+            stem_strides=stem_strides, stage_strides=stage_strides, filters=filters,
             norm=norm, groups=groups, activation=activation,
         )
         super().__init__(config, **kwargs)
 
     def _graph(self, depth, spatial_dims, in_channels, input_size, include_top, num_classes, pooling,
-               classifier_activation, stem_strides, stage_strides, width, norm, groups, activation):
+               classifier_activation, stem_strides, stage_strides, filters, norm, groups, activation):
         sd = check_spatial_dims(spatial_dims)
         check_choice(depth, "depth", tuple(DEPTHS))
         variant, stage_blocks = DEPTHS[depth]
         check_positive_int(in_channels, "in_channels")
-        width = check_positive_int(width, "width")
+        if isinstance(filters, (int, str)) or not isinstance(filters, (list, tuple)) or len(filters) != 4:
+            raise ValueError(f"`filters` must be 4 ints, one per stage. Received: filters={filters!r}")
+        widths = [check_positive_int(f, f"filters[{i}]") for i, f in enumerate(filters)]
         stem = standardize_tuple(stem_strides, sd, "stem_strides")
         stages = standardize_level_strides(stage_strides, 3, sd, "stage_strides")
         check_choice(pooling, "pooling", (None, "avg", "max"))
         if include_top:
             check_positive_int(num_classes, "num_classes")
             check_activation(classifier_activation, "classifier_activation")
-        widths = [width * 2**i for i in range(4)]
         check_norm(norm, groups, widths + [w * 4 for w in widths])
         check_activation(activation)
         size = check_input_size(input_size, sd)
 
         inputs = keras.Input((*size, in_channels), name="image")
         x = _spatial.zero_padding(sd)(3, name="conv1_pad")(inputs)
-        x = _spatial.conv(sd)(width, 7, strides=stem, name="conv1_conv")(x)
+        x = _spatial.conv(sd)(widths[0], 7, strides=stem, name="conv1_conv")(x)
         norm_layer = make_norm(norm, groups, _EPSILON, name="conv1_bn")
         x = norm_layer(x) if norm_layer is not None else x
         act = make_activation(activation, name="conv1_relu")

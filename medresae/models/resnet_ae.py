@@ -24,13 +24,16 @@ class ResNetAE(FunctionalModel):
         input_size: spatial size (tuple of `spatial_dims` ints); required by
             the dense bottleneck. None (or None entries) for any size.
         n_blocks: residual blocks per level.
-        n_levels: number of down-sampling levels.
+        filters: the width of each level, from the input's to the
+            latent's; its length is one more than the number of
+            down-samplings (the reference: 8, 16, 32, 64, 128). Models saved
+            by earlier versions give `base_filters` and `n_levels` instead
+            (the base, doubled per level); both are still read.
         z_dim: channels of the latent map.
         bottleneck_dim: size of the dense (vector) bottleneck, or None for
             a fully convolutional autoencoder.
         multires_skips: add the multi-resolution skips (the reference's
             green path).
-        base_filters: filters of the first level; they double per level.
         strides: per-level down-sampling: an int, a per-axis tuple such as
             (2, 2, 1) for thick slices, or one of those per level.
         out_channels: output channels (default: `in_channels`).
@@ -49,7 +52,7 @@ class ResNetAE(FunctionalModel):
     Example:
 
     >>> model = ResNetAE(spatial_dims=3, in_channels=1, input_size=None,
-    ...                  n_blocks=1, n_levels=2, z_dim=8, bottleneck_dim=None,
+    ...                  n_blocks=1, filters=(8, 16, 32), z_dim=8, bottleneck_dim=None,
     ...                  strides=(2, 2, 1), output_activation=None)
     >>> model.spatial_divisor
     (4, 4, 1)
@@ -63,11 +66,10 @@ class ResNetAE(FunctionalModel):
         in_channels=3,
         input_size=(256, 256),
         n_blocks=8,
-        n_levels=4,
+        filters=(8, 16, 32, 64, 128),
         z_dim=128,
         bottleneck_dim=128,
         multires_skips=True,
-        base_filters=8,
         strides=2,
         out_channels=None,
         norm="batch",
@@ -76,10 +78,11 @@ class ResNetAE(FunctionalModel):
         output_activation="sigmoid",
         **kwargs,
     ):
+        filters = parts.widths_from_legacy(filters, kwargs)
         args = dict(
             spatial_dims=spatial_dims, in_channels=in_channels, input_size=input_size,
-            n_blocks=n_blocks, n_levels=n_levels, z_dim=z_dim, bottleneck_dim=bottleneck_dim,
-            multires_skips=bool(multires_skips), base_filters=base_filters, strides=strides,
+            n_blocks=n_blocks, filters=filters,
+            z_dim=z_dim, bottleneck_dim=bottleneck_dim, multires_skips=bool(multires_skips), strides=strides,
             out_channels=out_channels, norm=norm, groups=groups, activation=activation,
             output_activation=output_activation,
         )
@@ -88,9 +91,10 @@ class ResNetAE(FunctionalModel):
     def _graph(self, **config):
         checked = parts.validate_ae_args(config)
         inputs = keras.Input((*checked["input_size"], config["in_channels"]), name="image")
-        z = parts.encode(inputs, config, checked["level_strides"])
+        widths, strides = checked["widths"], checked["level_strides"]
+        z = parts.encode(inputs, config, widths, strides)
         z = self._bottleneck(z, config, checked)
-        outputs = parts.decode(z, config, checked["level_strides"], config["out_channels"] or config["in_channels"])
+        outputs = parts.decode(z, config, widths, strides, config["out_channels"] or config["in_channels"])
         return inputs, outputs, checked["spatial_divisor"]
 
     def _bottleneck(self, z, config, checked):

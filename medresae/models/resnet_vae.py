@@ -31,7 +31,7 @@ class ResNetVAE(ResNetAE):
     Example:
 
     >>> vae = ResNetVAE(spatial_dims=2, in_channels=1, input_size=(32, 32),
-    ...                 n_blocks=1, n_levels=2, z_dim=8, bottleneck_dim=16,
+    ...                 n_blocks=1, filters=(8, 16, 32), z_dim=8, bottleneck_dim=16,
     ...                 beta=0.1, seed=0)
     >>> vae.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0).shape
     (2, 32, 32, 1)
@@ -43,11 +43,10 @@ class ResNetVAE(ResNetAE):
         in_channels=3,
         input_size=(256, 256),
         n_blocks=8,
-        n_levels=4,
+        filters=(8, 16, 32, 64, 128),
         z_dim=128,
         bottleneck_dim=128,
         multires_skips=True,
-        base_filters=8,
         strides=2,
         out_channels=None,
         norm="batch",
@@ -58,10 +57,11 @@ class ResNetVAE(ResNetAE):
         seed=None,
         **kwargs,
     ):
+        filters = parts.widths_from_legacy(filters, kwargs)
         args = dict(
             spatial_dims=spatial_dims, in_channels=in_channels, input_size=input_size,
-            n_blocks=n_blocks, n_levels=n_levels, z_dim=z_dim, bottleneck_dim=bottleneck_dim,
-            multires_skips=bool(multires_skips), base_filters=base_filters, strides=strides,
+            n_blocks=n_blocks, filters=filters,
+            z_dim=z_dim, bottleneck_dim=bottleneck_dim, multires_skips=bool(multires_skips), strides=strides,
             out_channels=out_channels, norm=norm, groups=groups, activation=activation,
             output_activation=output_activation,
         )
