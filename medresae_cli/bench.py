@@ -1,6 +1,6 @@
 """`medresae bench`: benchmarks users run on their own machine."""
 
-from medresae_cli.common import check_report_folder, int_tuple, non_negative_int, per_axis, positive_int
+from medresae_cli.common import UsageError, check_report_folder, int_tuple, non_negative_int, per_axis, positive_int
 from medresae_cli.defaults import BACKENDS, TRAINING_NOISE
 
 
@@ -145,7 +145,7 @@ def run_bench_quality(args):
         try:
             models[name] = load_denoiser(preset=name)
         except InputFileError as err:
-            raise InputFileError(f"--{err}") from None  # the library names the argument, we the flag
+            raise UsageError(f"--{err}") from None  # the library names the argument, we the flag
     report = run_quality_benchmark(volumes, noise_specs=args.noise, models=models, methods=args.methods,
                                    seed=args.seed, adapt_steps=args.adapt_steps)
     paths = write_report(report, args.out)
@@ -158,7 +158,6 @@ def run_bench_quality(args):
 def run_bench_speed(args):
     """`medresae bench speed`."""
     from medresae.bench.speed import markdown_table, run_speed_benchmark, write_report
-    from medresae.errors import InputFileError
 
     check_report_folder(args.out, ("speed.md", "speed.json"), args.overwrite)
     if args.model != "resunet":
@@ -166,7 +165,7 @@ def run_bench_speed(args):
 
         preset_path(args.model)  # a one-line error for an unknown name, before any subprocess
     if len(args.patch) != 3 or len(args.volume) != 3:
-        raise InputFileError(f"--patch and --volume take X,Y,Z. Received: {args.patch}, {args.volume}")
+        raise UsageError(f"--patch and --volume take X,Y,Z. Received: {args.patch}, {args.volume}")
     report = run_speed_benchmark(
         model=args.model, filters=args.filters, blocks=args.blocks, strides=per_axis(args.strides), patch=args.patch,
         batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, volume=args.volume, tile=args.tile,

@@ -7,6 +7,11 @@ import sys
 import warnings
 
 
+class UsageError(ValueError):
+    """Flags the command cannot use together, or a flag value the library
+    rejects: one line naming the flag, exit status 2, as argparse's own errors."""
+
+
 def int_tuple(text):
     """'64,64,8' -> (64, 64, 8); 1 to 3 positive ints."""
     try:

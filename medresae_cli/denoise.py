@@ -4,7 +4,7 @@ import os
 import sys
 import time
 
-from medresae_cli.common import fraction, int_tuple, one_line_warnings, positive_float, positive_int
+from medresae_cli.common import UsageError, fraction, int_tuple, one_line_warnings, positive_float, positive_int
 from medresae_cli.defaults import ADAPT_STEPS
 
 
@@ -49,7 +49,7 @@ def load_model(args):
         return load_denoiser(path=args.model, preset=args.preset)
     except InputFileError as err:
         if args.preset and str(err).startswith("preset "):  # the library names the argument, we the flag
-            raise InputFileError(f"--{err}") from None
+            raise UsageError(f"--{err}") from None
         raise
 
 
@@ -78,11 +78,10 @@ def _jobs(args):
 
 
 def run(args):
-    from medresae.errors import InputFileError
     from medresae.io import load_volume
 
     if not args.adapt and (args.noise_sigma is not None or args.adapt_steps != ADAPT_STEPS):
-        raise InputFileError("--adapt-steps and --noise-sigma only apply with --adapt; add --adapt")
+        raise UsageError("--adapt-steps and --noise-sigma only apply with --adapt; add --adapt")
     jobs = _jobs(args)
     # A bad first input fails now, before a model is loaded.
     first = load_volume(jobs[0][0])
@@ -93,7 +92,7 @@ def run(args):
         try:
             check_model(model, tile=args.tile)
         except ValueError as err:
-            raise InputFileError(f"--tile {','.join(map(str, args.tile))}: {err}") from None
+            raise UsageError(f"--tile {','.join(map(str, args.tile))}: {err}") from None
     out_dir = args.output if len(jobs) > 1 or jobs[0][1] != args.output else None
     created = out_dir is not None and not os.path.isdir(out_dir)
     if created:

@@ -2,7 +2,7 @@
 
 import os
 
-from medresae_cli.common import int_tuple
+from medresae_cli.common import UsageError, int_tuple
 
 
 def add_parser(sub, parent):
@@ -29,13 +29,12 @@ def add_parser(sub, parent):
 
 
 def _load(args):
-    from medresae.errors import InputFileError
     from medresae_cli.denoise import load_model
 
     if args.preset and args.model:
-        raise InputFileError("pass either MODEL.keras or --preset NAME, not both")
+        raise UsageError("pass either MODEL.keras or --preset NAME, not both")
     if not args.preset and not args.model:
-        raise InputFileError("nothing to export: pass MODEL.keras or --preset NAME")
+        raise UsageError("nothing to export: pass MODEL.keras or --preset NAME")
     return load_model(args)
 
 

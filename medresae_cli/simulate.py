@@ -7,7 +7,7 @@ training patch does not have), and test scans with a known clean reference.
 
 import sys
 
-from medresae_cli.common import non_negative_int
+from medresae_cli.common import UsageError, non_negative_int
 from medresae_cli.defaults import CT_BODY_HU
 
 
@@ -30,14 +30,13 @@ def add_parser(sub, parent):
 
 
 def run(args):
-    from medresae.errors import InputFileError
     from medresae.io import check_nifti_output, load_volume, save_volume
     from medresae.noise import NoiseSpec, simulate_volume
 
     try:
         spec = NoiseSpec.parse(args.noise)
     except ValueError as err:
-        raise InputFileError(f"--noise {args.noise!r}: {err}") from None
+        raise UsageError(f"--noise {args.noise!r}: {err}") from None
     volume = load_volume(args.input)
     check_nifti_output(args.output, volume, args.overwrite, dtype=args.dtype)
     array = volume.array[..., 0] if volume.array.shape[-1] == 1 else volume.array

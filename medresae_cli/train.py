@@ -2,7 +2,15 @@
 
 import os
 
-from medresae_cli.common import fraction, int_tuple, non_negative_int, per_axis, positive_float, positive_int
+from medresae_cli.common import (
+    UsageError,
+    fraction,
+    int_tuple,
+    non_negative_int,
+    per_axis,
+    positive_float,
+    positive_int,
+)
 from medresae_cli.defaults import TRAINING_NOISE
 
 
@@ -100,10 +108,10 @@ def _volumes(args):
         return "pairs", _matched(*args.pairs)
     if args.mode == "n2v":
         if len(args.noisy) != 1:
-            raise InputFileError("--noisy with --mode n2v takes one folder.")
+            raise UsageError("--noisy with --mode n2v takes one folder.")
         return "noise2void", files(args.noisy[0])
     if len(args.noisy) != 2:
-        raise InputFileError("--noisy with --mode n2n takes two folders of repeats (matched by file name).")
+        raise UsageError("--noisy with --mode n2n takes two folders of repeats (matched by file name).")
     return "noise2noise", _matched(*args.noisy)
 
 
@@ -127,13 +135,13 @@ def run(args):
             try:
                 NoiseSpec.parse(text)
             except ValueError as err:
-                raise InputFileError(f"--noise {text!r}: {err}") from None
+                raise UsageError(f"--noise {text!r}: {err}") from None
     if os.path.lexists(args.out) and not os.path.isdir(args.out):
         raise InputFileError(f"--out {args.out}: is a file, but training writes a run folder (model.keras, "
                              "history.csv, ...); give the path of a folder, new or from an earlier run")
     kind, volumes = _volumes(args)
     if args.loss_weighting == "noise" and kind == "noise2void":
-        raise InputFileError("--loss-weighting noise: measures each patch's noise against its target, and --mode n2v "
+        raise UsageError("--loss-weighting noise: measures each patch's noise against its target, and --mode n2v "
                              "has no target; use --loss-weighting none")
     if os.path.exists(os.path.join(args.out, BEST)) and not (args.resume or args.overwrite):
         raise InputFileError(f"{args.out}: already holds a trained run; pass --resume to continue or --overwrite.")
