@@ -98,7 +98,7 @@ def run_bench_data(args):
 
     from medresae._atomic import atomic_write_text, check_output_path
     from medresae._json import dumps
-    from medresae.data import loader_throughput
+    from medresae.bench.data import loader_throughput
 
     if args.json:
         check_output_path(args.json, args.overwrite, inputs=args.files, what="a .json file")

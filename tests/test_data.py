@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import BACKEND
 
-from medresae.data import PatchDataset, loader_throughput, split_by_volume
+from medresae.bench.data import loader_throughput
+from medresae.data import PatchDataset, split_by_volume
 from medresae.errors import InputFileError
 from medresae.losses import masked_mse
 from medresae.models import ResUNet
