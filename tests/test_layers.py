@@ -3,13 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from helpers import (
-    assert_config_round_trip,
-    assert_save_load_same,
-    assert_training_lowers_loss,
-    random_batch,
-    wrap_layer,
-)
+from helpers import assert_config_round_trip, random_batch, run_layer_test
 
 from medresae.layers import ConvNormAct, Downsample, ResidualBlock, Upsample, VariationalSampling
 
@@ -21,16 +15,7 @@ def _shape(spatial_dims, channels, batch=2):
 
 
 def _check_layer(layer, input_shape, expected_shape, tmp_path):
-    """Shape, config round trip, .keras save/load, one training step."""
-    assert_config_round_trip(layer)
-    model = wrap_layer(layer, input_shape)
-    x = random_batch(input_shape)
-    y = model.predict(x, verbose=0)
-    assert y.shape == expected_shape
-    assert tuple(layer.compute_output_shape(input_shape)) == expected_shape
-    assert_save_load_same(model, x, str(tmp_path / "layer.keras"))
-    target = random_batch(expected_shape, seed=1)
-    assert_training_lowers_loss(model, x, target)
+    run_layer_test(layer, input_shape, expected_shape, tmp_path)
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
