@@ -39,8 +39,8 @@ def test_shipped_presets_load_and_denoise(name, tmp_path):
 
 # Outputs of each shipped preset on a fixed crop, recorded once (on TensorFlow);
 # every backend must reproduce them. Regenerate after retraining a preset with
-# MEDRESAE_REGENERATE_PRESET_REFERENCE=1 python -m pytest tests/test_presets.py -k recorded
-REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "preset_reference.npz")
+# MEDRESAE_REGENERATE_PRESET_REFERENCE=1 python -m pytest tests/inference/test_presets.py -k recorded
+REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "preset_reference.npz")
 
 
 def _reference_input(name):

@@ -112,4 +112,4 @@ def test_model_trained_here_denoises_the_same_on_another_backend(trained, tmp_pa
     assert np.max(np.abs(a - b)) <= 1e-4 * (a.max() - a.min())
 
 
-# Bad inputs (one-line errors, nothing written) and Ctrl-C during denoise: tests/test_bad_inputs.py.
+# Bad inputs (one-line errors, nothing written) and Ctrl-C during denoise: tests/cli/test_bad_inputs.py.
