@@ -1,7 +1,7 @@
 """Training data: MONAI pipelines over NIfTI volumes -> channels-last Keras batches.
 
 This is the one place where MONAI's channel-first arrays become the
-channels-last batches every Keras backend trains on. Four kinds of data:
+channels-last batches every Keras backend trains on. Five kinds of data:
 
 - ``'synthetic'``: clean volumes; noise is added on the fly (a random level
   per patch), the target is the clean patch.
