@@ -9,17 +9,22 @@ from medresae._seeding import python_random_seeded
 from medresae.errors import InputFileError, InputFileNotFoundError, one_line_reason
 
 
-def load_denoiser(path=None, preset=None):
+def load_denoiser(path=None, preset=None, dtype="float32"):
     """Loads an image-to-image Keras model for `medresae.inference.denoise`.
 
     Exactly one of `path` and `preset` is given. The model is loaded without
     its compile state (inference needs no optimizer) on the active backend,
     and checked to be image-to-image (`medresae.inference.check_model`).
+    A medresae model saved in another dtype policy (e.g. trained with mixed
+    precision) is loaded in `dtype`: CPUs lack float16 kernels for some 3D
+    layers and run the others slowly.
 
     Args:
         path: a `.keras` file (a medresae model, or any Keras model whose input
             and output are `(batch, X, Y[, Z], channels)` images).
         preset: the name of a shipped preset (`medresae.presets.PRESETS`).
+        dtype: the dtype policy to run a medresae model in ('float32'), or
+            None for the one it was saved with.
 
     Returns:
         The Keras model.
@@ -76,4 +81,13 @@ def load_denoiser(path=None, preset=None):
         check_model(model)
     except ValueError as err:
         raise InputFileError(f"{path}: {err}") from None
-    return model
+    return _in_dtype(model, dtype)
+
+
+def _in_dtype(model, dtype):
+    if dtype is None or not hasattr(model, "with_dtype"):
+        return model
+    if all(layer.dtype_policy.name == dtype for layer in model._flatten_layers()):
+        return model
+    with python_random_seeded(0):
+        return model.with_dtype(dtype)

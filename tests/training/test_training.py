@@ -47,6 +47,12 @@ def test_mixed_precision_is_the_model_own_policy_and_survives_saving(tmp_path):
         assert m.get_layer("head").dtype_policy.name == "mixed_float16"
     plain = reloaded.with_dtype("float32")
     assert {layer.dtype_policy.name for layer in plain._flatten_layers()} == {"float32"}
+    from medresae.saving import load_denoiser
+
+    for_inference = load_denoiser(path=str(tmp_path / "run" / "model.keras"))
+    assert {layer.dtype_policy.name for layer in for_inference._flatten_layers()} == {"float32"}
+    assert load_denoiser(path=str(tmp_path / "run" / "model.keras"), dtype=None).get_layer("head").dtype_policy.name \
+        == "mixed_float16"
     x = random_batch((1, 16, 16, 4, 1))
     np.testing.assert_allclose(plain.predict(x, verbose=0), reloaded.predict(x, verbose=0).astype("float32"),
                                atol=5e-3)
