@@ -268,74 +268,21 @@ def export_model(model, path, format="savedmodel", shape=None, overwrite=False, 
     import keras
     import numpy as np
 
-    from medresae.errors import InputFileError, OutputExistsError
-
     format = normalize_format(format)
     backend = keras.backend.backend()
     path = os.fspath(path)
+    model = _float32(model)
+    model_shape, divisor, shape = _checked_shapes(model, shape)
+    _check_supported(format, backend, shape, check)
+    _check_destination(path, overwrite)
 
-    inputs = getattr(model, "inputs", None)
-    if inputs is not None and len(inputs) != 1:
-        raise ValueError(
-            f"export_model needs a model with one input. Received: a model with {len(inputs)} inputs"
-        )
-    model_shape = tuple(model.input_shape)
-    if len(model_shape) < 3 or model_shape[-1] is None:
-        raise ValueError(
-            "export_model needs an input of shape (batch, *spatial, channels) with known channels. "
-            f"Received: model.input_shape={model_shape}"
-        )
-    policy = getattr(getattr(model, "dtype_policy", None), "name", "float32")
-    if policy != "float32":
-        raise ValueError(
-            f"export_model needs a float32 model (Keras exports float32 only). Received: dtype_policy={policy!r}"
-        )
-    divisor = tuple(getattr(model, "spatial_divisor", None) or (1,) * (len(model_shape) - 2))
-    shape = _check_shape(shape, model_shape, divisor)
-    if shape is None and None not in model_shape[1:-1]:
-        shape = tuple(model_shape[1:-1])  # a model built for one size
-
-    reason = unsupported_reason(format, backend, shape)
-    if reason:
-        raise ExportNotSupportedError(reason)
-    missing = _missing_packages(format, backend, check)
-    if missing:
-        skip = " (or pass --no-check / check=False)" if missing == ["onnxruntime"] else ""
-        raise ExportNotSupportedError(
-            f"{format} export on the {backend} backend needs {', '.join(missing)}: "
-            f"pip install 'medresae[export]'{skip}"
-        )
-
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputFileError(f"{path}: folder {folder} does not exist; create it first")
-    if os.path.lexists(path) and not overwrite:
-        raise OutputExistsError(f"{path}: already exists; pass overwrite=True (--overwrite) to replace it")
-
-    # The exported input: channels known; spatial axes free unless `shape`.
-    spatial = shape if shape is not None else model_shape[1:-1]
-    batch = 1 if (backend == "torch") else None
-    signature_shape = (batch, *spatial, model_shape[-1])
-    name = getattr(inputs[0], "name", None) if inputs else None
-    spec = keras.InputSpec(shape=signature_shape, dtype="float32", name=name or "image")
-    kwargs = {"input_signature": [spec]}
-    if backend == "jax" and format == "savedmodel":
-        # Declare each free axis a multiple of its divisor, so jax2tf can
-        # prove that down- and upsampled sizes meet again at the skips.
-        dims = iter("hwdefgijk")
-        poly = ["batch"] + [
-            str(s) if s is not None else (next(dims) if d == 1 else f"{d}*{next(dims)}")
-            for s, d in zip(spatial, divisor)
-        ] + [str(model_shape[-1])]
-        kwargs["jax2tf_kwargs"] = {"polymorphic_shapes": [f"({', '.join(poly)})"]}
-
-    probe_shape = _probe_shape(signature_shape, divisor, batch=1 if batch == 1 else 2)
+    signature_shape, kwargs = _signature(model, format, backend, model_shape, divisor, shape)
+    probe_shape = _probe_shape(signature_shape, divisor, batch=1 if signature_shape[0] == 1 else 2)
     probe = np.random.default_rng(seed).normal(size=probe_shape).astype("float32")
     graph = _serving_graph(model)
     graph(probe[:1])  # Keras exports only models that have been called
 
-    suffix = ".onnx" if format == "onnx" else ""
-    temp = temp_path(path, suffix)
+    temp = temp_path(path, ".onnx" if format == "onnx" else "")
     result = ExportResult(path=path, format=format, backend=backend, input_shape=signature_shape)
     try:
         try:
@@ -351,26 +298,114 @@ def export_model(model, path, format="savedmodel", shape=None, overwrite=False, 
         if not os.path.exists(temp):
             raise ValueError(f"{format} export on the {backend} backend wrote nothing to {temp}")
         if check:
-            expected = np.asarray(model.predict(probe, verbose=0))
-            try:
-                got = _run_artifact(temp, format, probe)
-            except Exception as err:
-                raise ValueError(f"the exported {format} artifact does not run ({one_line_reason(err)})") from err
-            if got.shape != expected.shape:
-                raise ValueError(
-                    f"the exported {format} artifact returned shape {got.shape}, the model {expected.shape}"
-                )
-            diff = float(np.max(np.abs(got.astype("float64") - expected)))
-            spread = float(np.max(expected) - np.min(expected))
-            tolerance = float(atol) if atol is not None else 1e-4 * max(spread, 1.0)
-            result.probe_shape, result.max_abs_diff, result.tolerance = probe_shape, diff, tolerance
-            if not diff <= tolerance:
-                raise ValueError(
-                    f"the exported {format} artifact differs from the Keras model by up to {diff:.3g} "
-                    f"(tolerance {tolerance:.3g}) on a {probe_shape} probe; nothing was written"
-                )
+            result.probe_shape = probe_shape
+            result.max_abs_diff, result.tolerance = _compare_artifact(model, temp, format, probe, atol)
         publish(temp, path, overwrite)
     except BaseException:
         remove_path(temp)
         raise
     return result
+
+
+def _float32(model):
+    """Keras exports float32 graphs: a medresae model in another dtype policy is
+    copied into float32; any other model must already be float32."""
+    policies = {layer.dtype_policy.name for layer in model._flatten_layers()} if hasattr(model, "_flatten_layers") \
+        else {getattr(getattr(model, "dtype_policy", None), "name", "float32")}
+    if policies <= {"float32"}:
+        return model
+    if hasattr(model, "with_dtype"):
+        return model.with_dtype("float32")
+    raise ValueError(
+        f"export_model needs a float32 model (Keras exports float32 only). Received: dtype policies {sorted(policies)}"
+    )
+
+
+def _checked_shapes(model, shape):
+    """(the model's input shape, its spatial divisor, the export's spatial shape or None)."""
+    inputs = getattr(model, "inputs", None)
+    if inputs is not None and len(inputs) != 1:
+        raise ValueError(
+            f"export_model needs a model with one input. Received: a model with {len(inputs)} inputs"
+        )
+    model_shape = tuple(model.input_shape)
+    if len(model_shape) < 3 or model_shape[-1] is None:
+        raise ValueError(
+            "export_model needs an input of shape (batch, *spatial, channels) with known channels. "
+            f"Received: model.input_shape={model_shape}"
+        )
+    divisor = tuple(getattr(model, "spatial_divisor", None) or (1,) * (len(model_shape) - 2))
+    shape = _check_shape(shape, model_shape, divisor)
+    if shape is None and None not in model_shape[1:-1]:
+        shape = tuple(model_shape[1:-1])  # a model built for one size
+    return model_shape, divisor, shape
+
+
+def _check_supported(format, backend, shape, check):
+    reason = unsupported_reason(format, backend, shape)
+    if reason:
+        raise ExportNotSupportedError(reason)
+    missing = _missing_packages(format, backend, check)
+    if missing:
+        skip = " (or pass --no-check / check=False)" if missing == ["onnxruntime"] else ""
+        raise ExportNotSupportedError(
+            f"{format} export on the {backend} backend needs {', '.join(missing)}: "
+            f"pip install 'medresae[export]'{skip}"
+        )
+
+
+def _check_destination(path, overwrite):
+    from medresae.errors import InputFileError, OutputExistsError
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputFileError(f"{path}: folder {folder} does not exist; create it first")
+    if os.path.lexists(path) and not overwrite:
+        raise OutputExistsError(f"{path}: already exists; pass overwrite=True (--overwrite) to replace it")
+
+
+def _signature(model, format, backend, model_shape, divisor, shape):
+    """The exported input's shape (channels known; spatial axes free unless `shape`)
+    and the keyword arguments of `Model.export`."""
+    import keras
+
+    spatial = shape if shape is not None else model_shape[1:-1]
+    batch = 1 if (backend == "torch") else None
+    signature_shape = (batch, *spatial, model_shape[-1])
+    inputs = getattr(model, "inputs", None)
+    name = getattr(inputs[0], "name", None) if inputs else None
+    spec = keras.InputSpec(shape=signature_shape, dtype="float32", name=name or "image")
+    kwargs = {"input_signature": [spec]}
+    if backend == "jax" and format == "savedmodel":
+        # Declare each free axis a multiple of its divisor, so jax2tf can
+        # prove that down- and upsampled sizes meet again at the skips.
+        dims = iter("hwdefgijk")
+        poly = ["batch"] + [
+            str(s) if s is not None else (next(dims) if d == 1 else f"{d}*{next(dims)}")
+            for s, d in zip(spatial, divisor)
+        ] + [str(model_shape[-1])]
+        kwargs["jax2tf_kwargs"] = {"polymorphic_shapes": [f"({', '.join(poly)})"]}
+    return signature_shape, kwargs
+
+
+def _compare_artifact(model, temp, format, probe, atol):
+    """Runs the exported artifact on `probe`; returns (max difference to the Keras
+    model, tolerance), or raises if they differ or it does not run."""
+    import numpy as np
+
+    expected = np.asarray(model.predict(probe, verbose=0))
+    try:
+        got = _run_artifact(temp, format, probe)
+    except Exception as err:
+        raise ValueError(f"the exported {format} artifact does not run ({one_line_reason(err)})") from err
+    if got.shape != expected.shape:
+        raise ValueError(f"the exported {format} artifact returned shape {got.shape}, the model {expected.shape}")
+    diff = float(np.max(np.abs(got.astype("float64") - expected)))
+    spread = float(np.max(expected) - np.min(expected))
+    tolerance = float(atol) if atol is not None else 1e-4 * max(spread, 1.0)
+    if not diff <= tolerance:
+        raise ValueError(
+            f"the exported {format} artifact differs from the Keras model by up to {diff:.3g} "
+            f"(tolerance {tolerance:.3g}) on a {probe.shape} probe; nothing was written"
+        )
+    return diff, tolerance

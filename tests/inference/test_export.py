@@ -256,3 +256,12 @@ def test_cli_exports_a_preset(tmp_path, capsys):
     assert "check: max |exported - keras|" in printed and "normalised with" in printed
     run = _run_onnx if BACKEND == "torch" else _run_savedmodel
     _assert_same(model, run, out, [(1, *shape, model.input_shape[-1])])
+
+
+def test_a_mixed_precision_model_is_exported_in_float32(model2d, tmp_path):
+    mixed = model2d.with_dtype("mixed_float16")
+    fmt, run = ("savedmodel", _run_savedmodel) if SAVEDMODEL_OK else ("onnx", _run_onnx)
+    out = str(tmp_path / ("sm" if fmt == "savedmodel" else "m.onnx"))
+    result = export_model(mixed, out, format=fmt, shape=(16, 12))
+    assert result.max_abs_diff <= result.tolerance
+    _assert_same(model2d, run, out, [(1, 16, 12, 1)])  # the float32 weights, unchanged
