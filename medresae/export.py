@@ -310,12 +310,12 @@ def export_model(model, path, format="savedmodel", shape=None, overwrite=False, 
 def _float32(model):
     """Keras exports float32 graphs: a medresae model in another dtype policy is
     copied into float32; any other model must already be float32."""
+    if hasattr(model, "with_dtype"):
+        return model.with_dtype("float32")
     policies = {layer.dtype_policy.name for layer in model._flatten_layers()} if hasattr(model, "_flatten_layers") \
         else {getattr(getattr(model, "dtype_policy", None), "name", "float32")}
     if policies <= {"float32"}:
         return model
-    if hasattr(model, "with_dtype"):
-        return model.with_dtype("float32")
     raise ValueError(
         f"export_model needs a float32 model (Keras exports float32 only). Received: dtype policies {sorted(policies)}"
     )

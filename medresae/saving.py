@@ -85,9 +85,4 @@ def load_denoiser(path=None, preset=None, dtype="float32"):
 
 
 def _in_dtype(model, dtype):
-    if dtype is None or not hasattr(model, "with_dtype"):
-        return model
-    if all(layer.dtype_policy.name == dtype for layer in model._flatten_layers()):
-        return model
-    with python_random_seeded(0):
-        return model.with_dtype(dtype)
+    return model if dtype is None or not hasattr(model, "with_dtype") else model.with_dtype(dtype)

@@ -2,6 +2,7 @@
 
 import keras
 
+from medresae._seeding import python_random_seeded
 from medresae._validation import check_divisible
 from medresae.layers._dtype import dtype_policy_scope
 
@@ -84,7 +85,7 @@ class FunctionalModel(keras.Model):
     def with_dtype(self, dtype):
         """The same model (weights and metadata included) with every layer in
         another dtype policy, e.g. 'float32' to run a model trained in mixed
-        precision on a CPU.
+        precision on a CPU; the model itself when every layer already has it.
 
         Example:
 
@@ -95,8 +96,13 @@ class FunctionalModel(keras.Model):
         >>> mixed.with_dtype("float32").get_layer("head").dtype_policy.name
         'float32'
         """
+        policy = keras.dtype_policies.get(dtype)
+        if all(layer.dtype_policy.name == policy.name for layer in self._flatten_layers()):
+            return self
         config = self.get_config()
-        config["dtype"] = keras.dtype_policies.serialize(keras.dtype_policies.get(dtype))
-        copy = type(self).from_config(config)
+        config["dtype"] = keras.dtype_policies.serialize(policy)
+        # Rebuilding draws initialiser seeds from Python's `random`: not from the caller's.
+        with python_random_seeded(0):
+            copy = type(self).from_config(config)
         copy.set_weights(self.get_weights())
         return copy

@@ -498,18 +498,25 @@ def test_disk_full_during_the_write_leaves_nothing(kit, tmp_path):
     assert os.listdir(out) == []
 
 
-def test_ctrl_c_during_denoise_writes_nothing(kit, tmp_path):
+def _signal_mid_denoise(kit, tmp_path, command, signum):
+    """Starts a long `denoise` with `command` (the argv before the subcommand), sends `signum`
+    once it is denoising; returns (process, stderr, output folder)."""
     big = _nifti(tmp_path / "big.nii.gz", np.random.default_rng(0).uniform(size=(96, 96, 32)).astype("float32"))
     out = tmp_path / "out"
     out.mkdir()
     argv = _dn(kit, big, out / "x.nii.gz", "--tta", "--overlap", "0.75", "--tile", "16,16,4", "--batch-size", "1")
-    proc = subprocess.Popen([sys.executable, "-c", CTRL_C + MAIN, *map(str, argv)], env=ENV, cwd=REPO,
+    proc = subprocess.Popen([*command, *map(str, argv)], env=ENV, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
         if line.startswith("denoising"):
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=300)
+    return proc, err, out
+
+
+def test_ctrl_c_during_denoise_writes_nothing(kit, tmp_path):
+    proc, err, out = _signal_mid_denoise(kit, tmp_path, [sys.executable, "-c", CTRL_C + MAIN], signal.SIGINT)
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in _medresae_line(err)
     assert os.listdir(out) == []
@@ -535,17 +542,7 @@ def test_two_processes_writing_the_same_output(kit, tmp_path):
 
 
 def test_sigterm_during_denoise_cleans_up_and_exits_143(kit, tmp_path):
-    big = _nifti(tmp_path / "big.nii.gz", np.random.default_rng(0).uniform(size=(96, 96, 32)).astype("float32"))
-    out = tmp_path / "out"
-    out.mkdir()
-    argv = _dn(kit, big, out / "x.nii.gz", "--tta", "--overlap", "0.75", "--tile", "16,16,4", "--batch-size", "1")
-    proc = subprocess.Popen([*CLI, *map(str, argv)], env=ENV, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        if line.startswith("denoising"):
-            break
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=300)
+    proc, err, out = _signal_mid_denoise(kit, tmp_path, CLI, signal.SIGTERM)
     assert proc.returncode == 143, err[-3000:]
     assert _medresae_line(err) == "medresae: terminated (SIGTERM); nothing was half-written"
     assert os.listdir(out) == []
