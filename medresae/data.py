@@ -57,7 +57,7 @@ from medresae.transforms import (
 )
 
 KINDS = ("synthetic", "pairs", "noise2noise", "noise2void", "recorrupted")
-WEIGHTINGS = ("none", "noise")
+WEIGHTINGS = ("none", "noise", "amplitude")
 NOISE_POWER_FLOOR = 1e-6
 # 'flips': random flips and in-plane 90-degree turns (the voxel grid as scanned);
 # 'resolution': any axis order, flips, in-plane zoom and simulated thick slices
@@ -199,8 +199,10 @@ class PatchDataset(keras.utils.PyDataset):
             sample weights `1 / mean((x - y)^2)` (shape (batch, 1, ...)), the inverse of the patch's
             noise power, so the MSE becomes the fraction of the input noise
             left and low noise levels count as much as high ones (a plain
-            MSE is dominated by the noisiest patches). For 'synthetic',
-            'pairs' and 'noise2noise'.
+            MSE is dominated by the noisiest patches); 'amplitude': weights
+            `1 / sqrt(mean((x - y)^2))`, the inverse noise amplitude, half-way
+            between the two on a log scale. For 'synthetic', 'pairs' and
+            'noise2noise'.
         fixed: draw the batches once and repeat them every epoch (for
             validation data: a stable validation loss).
         seed: seed of the patch sampling and the noise.
@@ -271,9 +273,10 @@ class PatchDataset(keras.utils.PyDataset):
         self.recorrupt_alpha = recorrupt_alpha
         self.noise_sigma = noise_sigma
         self.weighting = check_choice(weighting, "weighting", WEIGHTINGS)
-        if self.weighting == "noise" and self.kind not in ("synthetic", "pairs", "noise2noise"):
-            raise ValueError(f"weighting='noise' (--loss-weighting noise) needs a clean or repeated target to "
-                             f"measure the input noise against, and kind={self.kind!r} has none; use 'none'.")
+        if self.weighting != "none" and self.kind not in ("synthetic", "pairs", "noise2noise"):
+            raise ValueError(f"weighting={self.weighting!r} (--loss-weighting {self.weighting}) needs a clean or "
+                             f"repeated target to measure the input noise against, and kind={self.kind!r} has none; "
+                             f"use 'none'.")
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         # Loading and normalising run once (cached); the random chain runs per patch, in one
@@ -403,11 +406,12 @@ class PatchDataset(keras.utils.PyDataset):
         if self.slices_2d:
             x, y = x[:, :, :, 0, :], y[:, :, :, 0, :]
         x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
-        if self.weighting == "noise":
+        if self.weighting != "none":
             noise_power = np.mean(np.square(x - y), axis=tuple(range(1, x.ndim)))
             # The floor (a noise of 0.1 % of the range) keeps a patch of clipped, noiseless
             # background from taking over the batch.
-            weights = (1.0 / np.maximum(noise_power, NOISE_POWER_FLOOR)).astype(np.float32)
+            weights = 1.0 / np.maximum(noise_power, NOISE_POWER_FLOOR)
+            weights = (weights if self.weighting == "noise" else np.sqrt(weights)).astype(np.float32)
             # Shaped (batch, 1, ...) so that Keras broadcasts them over the voxels of each patch: a
             # (batch,) vector would be matched against the last spatial axis of the per-voxel loss.
             return x, y, weights.reshape((-1,) + (1,) * (x.ndim - 2))

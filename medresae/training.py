@@ -262,9 +262,10 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise=TRAININ
         epochs, steps_per_epoch, batch_size: training length.
         validation_fraction: share of volumes held out (by volume), or None.
         loss: 'mse', 'l1', 'ssim' or 'mse_ssim'.
-        loss_weighting: 'none', or 'noise': weight each patch by the
+        loss_weighting: 'none'; 'noise': weight each patch by the
             inverse of its input noise power, so that every noise level
-            counts the same (see `medresae.data.PatchDataset`, `weighting`).
+            counts the same; 'amplitude': by the inverse noise amplitude
+            (see `medresae.data.PatchDataset`, `weighting`).
         learning_rate, schedule, early_stopping, resume: see `fit_run`.
         mixed_precision: train in mixed float16 (GPUs): the model's own
             dtype policy, saved with it (`model.with_dtype('float32')` gives a

@@ -44,9 +44,10 @@ def add_parser(sub, parent):
     p.add_argument("--batch-size", type=positive_int, default=4)
     p.add_argument("--validation", type=fraction, default=0.2, help="fraction of volumes held out (0: none)")
     p.add_argument("--loss", choices=("mse", "l1", "ssim", "mse_ssim"), default="mse")
-    p.add_argument("--loss-weighting", choices=("none", "noise"), default="none",
+    p.add_argument("--loss-weighting", choices=("none", "noise", "amplitude"), default="none",
                    help="noise: weight each patch by 1 / its input noise power, so low noise levels count as "
-                   "much as high ones (--clean, --pairs, --mode n2n; default none)")
+                   "much as high ones; amplitude: by 1 / its noise amplitude, half-way (--clean, --pairs, "
+                   "--mode n2n; default none)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate")
     p.add_argument("--schedule", choices=("plateau", "cosine", "constant"), default="plateau")
     p.add_argument("--early-stopping", type=non_negative_int, default=10, help="patience in epochs (0: off)")
@@ -140,9 +141,9 @@ def run(args):
         raise InputFileError(f"--out {args.out}: is a file, but training writes a run folder (model.keras, "
                              "history.csv, ...); give the path of a folder, new or from an earlier run")
     kind, volumes = _volumes(args)
-    if args.loss_weighting == "noise" and kind == "noise2void":
-        raise UsageError("--loss-weighting noise: measures each patch's noise against its target, and --mode n2v "
-                             "has no target; use --loss-weighting none")
+    if args.loss_weighting != "none" and kind == "noise2void":
+        raise UsageError(f"--loss-weighting {args.loss_weighting}: measures each patch's noise against its target, "
+                         "and --mode n2v has no target; use --loss-weighting none")
     if os.path.exists(os.path.join(args.out, BEST)) and not (args.resume or args.overwrite):
         raise InputFileError(f"{args.out}: already holds a trained run; pass --resume to continue or --overwrite.")
     model, history = train_denoiser(

@@ -117,6 +117,16 @@ def test_noise_weighting_balances_noise_levels(folder):
     assert float(model.evaluate(x, y, sample_weight=weights, verbose=0)) == pytest.approx(expected, rel=1e-4)
 
 
+def test_amplitude_weighting_is_the_square_root(folder):
+    kwargs = dict(kind="synthetic", volumes=folder["clean"], patch_size=(24, 24, 4), batch_size=4,
+                  noise=["gaussian:0.01", "gaussian:0.1"], augment=False, seed=3)
+    x, y, power = PatchDataset(weighting="noise", **kwargs)[0]
+    x2, y2, amplitude = PatchDataset(weighting="amplitude", **kwargs)[0]
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_allclose(amplitude, np.sqrt(power), rtol=1e-6)
+    assert 5 < amplitude.max() / amplitude.min() < 20  # levels 10x apart: weights 10x apart
+
+
 def test_two_dimensional_slices(folder):
     ds = PatchDataset("synthetic", folder["clean"], (16, 16), batch_size=3)
     x, y = ds[0]
@@ -197,6 +207,7 @@ def test_bad_volumes_give_one_line_naming_the_file(case, tmp_path):
         (dict(noise="poisson:0.1"), "poisson"),
         (dict(weighting="snr"), "'snr'"),
         (dict(kind="noise2void", weighting="noise"), "--loss-weighting"),
+        (dict(kind="noise2void", weighting="amplitude"), "--loss-weighting amplitude"),
     ],
 )
 def test_bad_arguments(kwargs, message, folder):
