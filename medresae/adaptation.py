@@ -19,7 +19,10 @@ inference mode (Keras' rule for fine-tuning), and the model is scored on
 fixed recorrupted check batches before training and after each round; the
 best weights seen, possibly the original ones, are kept. On these batches
 the loss is the supervised loss plus a constant, so the comparison needs no
-clean data.
+clean data. For MRI the targets are built from the scan minus its Rician
+noise floor (estimated from the model's own output): the raw magnitude is
+biased upwards, most in the background, and a model adapted to it puts that
+bias back into its output.
 """
 
 import os
@@ -36,6 +39,7 @@ from medresae._validation import check_positive_int, check_positive_number
 from medresae.data import PatchDataset
 from medresae.intensity import IntensityNormalizer
 from medresae.io import is_nifti_path
+from medresae.noise import rician_mean
 
 DEFAULT_STEPS = ADAPT_STEPS
 DEFAULT_PATCH = (48, 48, 8)
@@ -142,18 +146,22 @@ def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, 
             noise_sigma = check_positive_number(noise_sigma, "noise_sigma")
             sigma_normalized = noise_sigma / normalizer.scale()
         rounds = min(checks, steps)
-        data = PatchDataset("recorrupted", [path], patch, batch_size=batch_size, modality=modality,
-                            steps_per_epoch=max(1, steps // rounds), recorrupt_alpha=alpha,
-                            noise_sigma=sigma_normalized, seed=seed)
+
+        def recorrupted(volumes, steps_per_epoch, **kwargs):
+            return PatchDataset("recorrupted", volumes, patch, batch_size=batch_size, modality=modality,
+                                steps_per_epoch=steps_per_epoch, recorrupt_alpha=alpha, **kwargs)
+
         if sigma_normalized is None:
-            sigma_normalized = data.noise_sigmas()[0]
+            sigma_normalized = recorrupted([path], 1, seed=seed).noise_sigmas()[0]
             noise_sigma = sigma_normalized * normalizer.scale()
+        volumes = [path]
+        if modality == "mr":
+            volumes = [(path, *_rician_targets(model, path, noise_sigma, folder))]
+        data = recorrupted(volumes, max(1, steps // rounds), noise_sigma=sigma_normalized, seed=seed)
         # Fixed recorrupted batches from the same scan: their loss is the
         # supervised loss plus a constant, so comparing models on them ranks
         # them by their error against the unknown clean scan.
-        check = PatchDataset("recorrupted", [path], patch, batch_size=batch_size, modality=modality,
-                             steps_per_epoch=validation_batches, recorrupt_alpha=alpha,
-                             noise_sigma=sigma_normalized, fixed=True, seed=seed + 1)
+        check = recorrupted(volumes, validation_batches, noise_sigma=sigma_normalized, fixed=True, seed=seed + 1)
         keep_best = _KeepBest(check)
         frozen = _freeze_batch_norm(model)
         try:
@@ -171,6 +179,36 @@ def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, 
         "check_loss_best": keep_best.best,
         "kept": "adapted" if keep_best.best < keep_best.initial else "original",
     }
+
+
+def _rician_targets(model, path, sigma, folder):
+    """Writes the scan minus its Rician noise floor and its local noise scale; returns both paths.
+
+    A magnitude image's mean is not its signal: Rician noise lifts it by
+    about 1.25 sigma where there is no signal and by less in tissue. A target
+    built from the raw scan teaches the model to put that floor back, which
+    the preset had learned to remove, and the check batches would reward it.
+    The floor is `rician_mean(s, sigma) - s`, with the signal `s` taken from
+    the model's own output on the scan; the corrected copy keeps the scan's
+    noise voxel for voxel, as recorrupted pairs need. Where the signal is
+    low the noise is also narrower (0.66 sigma with no signal), so the
+    recorruption noise is scaled to the local Rician spread.
+    """
+    import nibabel as nib
+
+    from medresae.inference import denoise
+
+    image = nib.load(path)
+    scan = np.asarray(image.dataobj, np.float32).reshape(image.shape[:3])
+    normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")
+    signal = np.maximum(denoise(model, scan[..., None], normalize=normalize, progress=False)[..., 0], 0.0)
+    mean = rician_mean(signal, sigma)
+    spread = np.sqrt(np.maximum(np.square(signal) + 2.0 * sigma**2 - np.square(mean), 0.0)) / sigma
+    paths = []
+    for name, array in (("without-noise-floor", scan - (mean - signal)), ("noise-scale", spread)):
+        paths.append(os.path.join(folder, f"scan-{name}.nii.gz"))
+        nib.save(nib.Nifti1Image(array.astype(np.float32), image.affine), paths[-1])
+    return paths
 
 
 def _freeze_batch_norm(model):

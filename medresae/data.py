@@ -12,7 +12,11 @@ channels-last batches every Keras backend trains on. Five kinds of data:
   holds the unmasked patch and the mask (see `PatchDataset`).
 - ``'recorrupted'``: noisy volumes alone; each patch `y` gives the pair
   `(y + alpha z, y - z / alpha)` with `z` white noise of the volume's
-  measured sigma (Recorrupted-to-Recorrupted, Pang et al. 2021).
+  measured sigma (Recorrupted-to-Recorrupted, Pang et al. 2021). A
+  (noisy, base[, noise scale]) tuple builds the target from the base,
+  `base - z / alpha` (a copy of the scan with its noise floor taken out),
+  and scales `z` voxel by voxel by the noise scale map (the local noise
+  spread relative to sigma): see `RecorruptedPairsd`.
 """
 
 import copy
@@ -71,9 +75,10 @@ class _CheckVolumed(MapTransform):
     """Rejects NaN/inf, constant volumes and volumes smaller than the patch,
     naming the file; records the voxel size for the CT noise model."""
 
-    def __init__(self, keys, patch_size):
+    def __init__(self, keys, patch_size, may_be_constant=()):
         super().__init__(keys)
         self.patch_size = patch_size
+        self.may_be_constant = may_be_constant
 
     def __call__(self, data):
         d = dict(data)
@@ -84,7 +89,7 @@ class _CheckVolumed(MapTransform):
             bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
             if bad:
                 raise InputFileError(f"{path}: {bad} voxels are NaN or inf; fix or mask them before training.")
-            if float(arr.max()) == float(arr.min()):
+            if key not in self.may_be_constant and float(arr.max()) == float(arr.min()):
                 raise InputFileError(f"{path}: the volume is constant ({float(arr.min())!r}); nothing to learn from.")
             spatial = arr.shape[1:]
             if any(s < p for s, p in zip(spatial, self.patch_size)):
@@ -171,7 +176,8 @@ class PatchDataset(keras.utils.PyDataset):
         kind: 'synthetic', 'pairs', 'noise2noise', 'noise2void' or
             'recorrupted'.
         volumes: paths ('synthetic', 'noise2void', 'recorrupted') or (noisy, clean) /
-            (noisy, noisy) path pairs.
+            (noisy, noisy) path pairs; 'recorrupted' also takes (noisy, base)
+            or (noisy, base, noise scale) tuples (see above).
         patch_size: (X, Y, Z) voxels, anisotropic allowed (e.g. (64, 64, 8)
             for 6.5 mm slices); a 2-tuple gives 2D slice patches.
         batch_size: patches per batch.
@@ -290,6 +296,13 @@ class PatchDataset(keras.utils.PyDataset):
         self._fixed = [self._draw_batch() for _ in range(self.steps_per_epoch)] if fixed else None
 
     def _items(self, volumes):
+        if self.kind == "recorrupted" and volumes and not isinstance(volumes[0], (str, os.PathLike)):
+            # (noisy, base[, noise scale]): see RecorruptedPairsd.
+            keys = ("image", "target", "noise_scale")[: len(volumes[0])]
+            if len(keys) < 2 or any(isinstance(v, (str, os.PathLike)) or len(v) != len(keys) for v in volumes):
+                raise ValueError(f"kind='recorrupted' takes paths, or (noisy, base) or (noisy, base, noise scale) "
+                                 f"tuples of one length. Received: {volumes!r}")
+            return [dict(zip(keys, map(os.fspath, v))) for v in volumes], keys
         if self.kind in ("synthetic", "noise2void", "recorrupted"):
             key = "target" if self.kind == "synthetic" else "image"
             items = []
@@ -310,18 +323,21 @@ class PatchDataset(keras.utils.PyDataset):
 
     def _deterministic(self, keys):
         ref = keys[0]
+        # A noise scale map is relative (no units): it is cropped with the images, never rescaled.
+        intensities = [key for key in keys if key != "noise_scale"]
         if self.modality == "ct":
-            norm = InvertibleScaleIntensityd(keys, ref_key=ref, method="window")
+            norm = InvertibleScaleIntensityd(intensities, ref_key=ref, method="window")
             threshold = (_CT_FOREGROUND_HU - CT_WINDOW[0]) / (CT_WINDOW[1] - CT_WINDOW[0])
         else:
-            norm = InvertibleScaleIntensityd(keys, ref_key=ref, method="percentile")
+            norm = InvertibleScaleIntensityd(intensities, ref_key=ref, method="percentile")
             threshold = None
         chain = [
             LoadImaged(keys, reader="NibabelReader", image_only=True),
             EnsureChannelFirstd(keys, channel_dim="no_channel"),
             Orientationd(keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
             # A resampled patch can come from a smaller volume (finer sampling).
-            _CheckVolumed(keys, (4, 4, 4) if self.augment == "resolution" else self.patch_size),
+            _CheckVolumed(keys, (4, 4, 4) if self.augment == "resolution" else self.patch_size,
+                          may_be_constant=("noise_scale",)),
             # Plain numpy from here on: MONAI's metadata tracking costs more
             # than the crops themselves.
             EnsureTyped(keys, data_type="numpy", track_meta=False),
@@ -367,7 +383,9 @@ class PatchDataset(keras.utils.PyDataset):
         elif self.kind == "noise2void":
             chain.append(N2VMaskd("image", ratio=self.n2v_ratio, radius=self.n2v_radius))
         elif self.kind == "recorrupted":
-            chain.append(RecorruptedPairsd("image", alpha=self.recorrupt_alpha, sigma=self.noise_sigma))
+            chain.append(RecorruptedPairsd("image", alpha=self.recorrupt_alpha, sigma=self.noise_sigma,
+                                           base_key="target" if "target" in self.items[0] else None,
+                                           scale_key="noise_scale" if "noise_scale" in self.items[0] else None))
         return chain
 
     def _cache(self, transform, keys):

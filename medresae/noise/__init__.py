@@ -16,7 +16,7 @@ CT model works on 2D slices.
 from medresae.noise._common import robust_max
 from medresae.noise.ct import CT_UNITS, low_dose_ct
 from medresae.noise.estimate import estimate_noise_sigma
-from medresae.noise.mri import gaussian, noncentral_chi, rician
+from medresae.noise.mri import gaussian, noncentral_chi, rician, rician_mean
 from medresae.noise.spec import NOISE_MODELS, NoiseSpec, add_noise
 from medresae.noise.volume import simulate_volume
 
@@ -30,6 +30,7 @@ __all__ = [
     "low_dose_ct",
     "noncentral_chi",
     "rician",
+    "rician_mean",
     "robust_max",
     "simulate_volume",
 ]

@@ -27,6 +27,17 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
             `sigma_key` (see `EstimateNoiseSigmad`).
         sigma_key: where to read sigma when `sigma` is None.
         target_key: where the target goes.
+        base_key: optional key of a copy of the image to build the target
+            from, `base - z / alpha`: e.g. the scan with its Rician noise
+            floor taken out (`medresae.adaptation`), so that the target's
+            mean is the signal and not the biased magnitude. It must carry
+            the same noise as the image, voxel for voxel.
+        scale_key: optional key of a map that scales `z` voxel by voxel:
+            the local noise spread relative to `sigma`. Where the noise is
+            not Gaussian of one sigma (the dark background of a magnitude
+            image, whose Rician spread is 0.66 sigma), a `z` of the wrong
+            spread leaves the input and target noises correlated, and the
+            model learns to put noise back.
 
     Example:
 
@@ -37,8 +48,8 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
     (['image', 'target'], (1, 16, 16, 4))
     """
 
-    def __init__(self, keys, alpha=0.5, sigma=None, sigma_key="noise_sigma", target_key="target",
-                 allow_missing_keys=False):
+    def __init__(self, keys, alpha=0.5, sigma=None, sigma_key="noise_sigma", target_key="target", base_key=None,
+                 scale_key=None, allow_missing_keys=False):
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, 1.0)
         if len(self.keys) != 1:
@@ -51,6 +62,8 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
         self.sigma = sigma
         self.sigma_key = sigma_key
         self.target_key = target_key
+        self.base_key = base_key
+        self.scale_key = scale_key
 
     def __call__(self, data):
         d = dict(data)
@@ -62,6 +75,9 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
             )
         y = to_numpy(d[self.keys[0]]).astype(np.float32)
         z = generator_from(self.R).normal(0.0, float(sigma), y.shape).astype(np.float32)
+        if self.scale_key is not None:
+            z *= to_numpy(d[self.scale_key]).astype(np.float32)
         d[self.keys[0]] = y + self.alpha * z
-        d[self.target_key] = y - z / self.alpha
+        base = y if self.base_key is None else to_numpy(d[self.base_key]).astype(np.float32)
+        d[self.target_key] = base - z / self.alpha
         return d

@@ -13,6 +13,7 @@ from medresae.noise import (
     low_dose_ct,
     noncentral_chi,
     rician,
+    rician_mean,
     robust_max,
 )
 
@@ -90,6 +91,26 @@ def test_chi_second_moment(signal):
     coils = 8
     y = noncentral_chi(_full(signal), SIGMA, coils=coils, rng=0).astype(np.float64)
     assert np.mean(y**2) == pytest.approx(signal**2 + 2 * coils * SIGMA**2, rel=0.01)
+
+
+@pytest.mark.parametrize("nu", [0.0, 0.5, 2.0, 8.0, 20.0])
+def test_rician_mean_matches_scipy_and_samples(nu):
+    sigma = 1.5
+    expected = stats.rice.mean(nu / sigma, scale=sigma)
+    assert float(rician_mean(np.array([nu]), sigma)[0]) == pytest.approx(expected, rel=1e-9)
+    samples = rician(np.full(200_000, nu), sigma, rng=0)
+    assert float(rician_mean(np.array(nu), sigma)) == pytest.approx(samples.mean(), abs=0.01 * sigma)
+
+
+def test_rician_mean_limits_and_errors():
+    assert float(rician_mean(np.array(0.0), 1.0)) == pytest.approx(np.sqrt(np.pi / 2))
+    assert float(rician_mean(np.array(1e4), 1.0)) == pytest.approx(1e4 + 1 / 2e4, rel=1e-12)  # no overflow
+    assert float(rician_mean(np.array(-3.0), 1.0)) == float(rician_mean(np.array(0.0), 1.0))
+    for sigma in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="sigma"):
+            rician_mean(np.ones(3), sigma)
+    with pytest.raises(ValueError, match="nu"):
+        rician_mean(np.array([np.inf]), 1.0)
 
 
 def test_chi_with_one_coil_is_rician():

@@ -127,6 +127,27 @@ def test_amplitude_weighting_is_the_square_root(folder):
     assert 5 < amplitude.max() / amplitude.min() < 20  # levels 10x apart: weights 10x apart
 
 
+def test_recorrupted_tuples_carry_a_base_and_an_unscaled_noise_map(folder, tmp_path):
+    image = nib.load(folder["clean"][0])
+    noisy = image.get_fdata().astype("float32")
+    paths = []
+    for name, array in (("base", noisy - 0.1 * noisy.max()), ("scale", np.full(noisy.shape, 0.5, "float32"))):
+        paths.append(str(tmp_path / f"{name}.nii.gz"))
+        nib.save(nib.Nifti1Image(array, image.affine), paths[-1])
+    kwargs = dict(kind="recorrupted", patch_size=PATCH, batch_size=4, noise_sigma=0.05, augment=False, seed=2)
+    x, t = PatchDataset(volumes=[folder["clean"][0]], **kwargs)[0]
+    x2, t2 = PatchDataset(volumes=[(folder["clean"][0], *paths)], **kwargs)[0]
+    z = (x - t) / (0.5 + 1 / 0.5)  # x = y + 0.5 z, t = y - z / 0.5
+    y = x - 0.5 * z  # the patch before recorruption
+    # Same patches and z; z is halved by the map (not rescaled), and the target is built on
+    # the base, which is lowered by 0.1 of the maximum (rescaled with the image).
+    np.testing.assert_allclose(x2 - y, 0.5 * 0.5 * z, atol=1e-5)
+    offset = y - 0.5 * z / 0.5 - t2
+    assert np.ptp(offset) < 1e-4 and float(offset.mean()) > 0.05
+    with pytest.raises(ValueError, match="noise scale"):
+        PatchDataset(volumes=[(folder["clean"][0],)], **kwargs)
+
+
 def test_two_dimensional_slices(folder):
     ds = PatchDataset("synthetic", folder["clean"], (16, 16), batch_size=3)
     x, y = ds[0]

@@ -127,6 +127,23 @@ def test_recorrupted_pairs_split_fresh_noise_between_input_and_target():
         RecorruptedPairsd("image", alpha=0.0)
 
 
+def test_recorrupted_pairs_take_a_base_and_a_noise_scale_map():
+    from medresae.transforms import RecorruptedPairsd
+
+    rng = np.random.default_rng(1)
+    y = rng.uniform(size=(1, 32, 32, 8)).astype("float32")
+    base = y - 0.2
+    scale = np.ones_like(y)
+    scale[..., :4] = 0.5
+    t = RecorruptedPairsd("image", alpha=0.5, sigma=0.1, base_key="base", scale_key="scale")
+    t.set_random_state(0)
+    out = t({"image": y, "base": base, "scale": scale})
+    z_input = (out["image"] - y) / 0.5
+    np.testing.assert_allclose(z_input, (base - out["target"]) * 0.5, atol=1e-5)  # target built on the base
+    assert z_input[..., 4:].std() == pytest.approx(0.1, rel=0.05)
+    assert z_input[..., :4].std() == pytest.approx(0.05, rel=0.05)  # scaled voxel by voxel
+
+
 def test_estimate_noise_sigma_measures_inside_the_weight_map():
     from medresae.noise import rician
     from medresae.transforms import EstimateNoiseSigmad
