@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 
-from medresae_cli.defaults import BACKENDS
+from medresae_cli.defaults import BACKENDS, library_module
 
 _EXTRAS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
@@ -50,16 +50,34 @@ def _backend_error(backend):
     return None
 
 
+# Which backend this process runs and why, for `medresae info`.
+backend_reason = None
+
+
+def _default_backend():
+    """(backend, reason) when no --backend was given: KERAS_BACKEND, keras.json, or an installed one."""
+    library = sys.modules.get("medresae._backend_choice")
+    if library is not None and library.applied:  # `python -m medresae`: the package chose on import
+        return library.applied
+    choice = library_module("_backend_choice")
+    return choice.choose_backend(apply="keras" not in sys.modules)
+
+
 def main(argv=None):
     """Runs the `medresae` command; returns its exit status."""
+    global backend_reason
     argv = list(sys.argv[1:] if argv is None else argv)
     backend = flag = requested_backend(argv)
     if backend is None:
-        backend = os.environ.get("KERAS_BACKEND")
-        if backend is not None and _backend_error(backend):
+        backend, backend_reason = _default_backend()
+        if backend is None:
+            print(f"medresae: error: {backend_reason}", file=sys.stderr)
+            return 2
+        if backend_reason == "KERAS_BACKEND" and _backend_error(backend):
             print(f"medresae: error: KERAS_BACKEND={backend}: {_backend_error(backend)}", file=sys.stderr)
             return 2
     else:
+        backend_reason = "--backend"
         error = _backend_error(backend)
         if error:
             print(f"medresae: error: {error}", file=sys.stderr)

@@ -103,6 +103,12 @@ def _backend_version(backend):
     return getattr(__import__(module), "__version__", "unknown")
 
 
+def _backend_reason():
+    import medresae_cli
+
+    return medresae_cli.backend_reason or "chosen before medresae was imported"
+
+
 def run_info(args):
     """`medresae info`: versions, backend and devices."""
     import keras
@@ -114,7 +120,7 @@ def run_info(args):
         ("python", platform.python_version()),
         ("keras", keras.__version__),
         ("numpy", numpy.__version__),
-        ("backend", f"{backend} {_backend_version(backend)}"),
+        ("backend", f"{backend} {_backend_version(backend)} ({_backend_reason()})"),
         ("devices", ", ".join(_devices(backend))),
     ]
     width = max(len(name) for name, _ in rows)
