@@ -43,6 +43,9 @@ def add_parser(sub, parent):
     quality.add_argument("--adapt-steps", type=non_negative_int, default=0, metavar="N",
                          help="also run each model after N steps of self-supervised adaptation to each noisy "
                          "volume (as denoise --adapt; default 0: off)")
+    quality.add_argument("--adapt-sigma", choices=("measured", "given", "both"), default="measured",
+                         help="noise sigma the adaptation uses: measured on the noisy scan (as denoise --adapt), "
+                         "given (the added noise's, as the baselines get it), or both (default measured)")
     quality.add_argument("--methods", nargs="+", default=None,
                          help="classical baselines (default: every installed one of gaussian, nlmeans-skimage, "
                          "nlmeans-dipy, bm4d)")
@@ -147,7 +150,8 @@ def run_bench_quality(args):
         except InputFileError as err:
             raise UsageError(f"--{err}") from None  # the library names the argument, we the flag
     report = run_quality_benchmark(volumes, noise_specs=args.noise, models=models, methods=args.methods,
-                                   seed=args.seed, adapt_steps=args.adapt_steps)
+                                   seed=args.seed, adapt_steps=args.adapt_steps,
+                                   adapt_sigma=args.adapt_sigma)
     paths = write_report(report, args.out)
     print()
     print(markdown_table(report))

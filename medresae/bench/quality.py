@@ -17,6 +17,7 @@ from medresae import baselines
 from medresae._atomic import atomic_write_text, write_atomically
 from medresae._defaults import CT_BODY_HU
 from medresae._json import dumps
+from medresae._validation import check_choice
 from medresae.guard import check_denoised
 from medresae.metrics import evaluate, foreground_mask
 from medresae.noise import NoiseSpec, robust_max
@@ -52,7 +53,7 @@ def _noisy(clean, spec, voxel_sizes, seed):
     return spec.apply(clean, rng=seed, level=level), sigma
 
 
-def _adapted_run(model, normalize, steps, seed):
+def _adapted_run(model, normalize, steps, seed, noise_sigma=None):
     """Adapts `model` to the noisy input, denoises, and restores its weights."""
 
     def run(x):
@@ -61,7 +62,7 @@ def _adapted_run(model, normalize, steps, seed):
 
         original = model.get_weights()
         try:
-            adapt(model, x, steps=steps, seed=seed, verbose=0)
+            adapt(model, x, steps=steps, seed=seed, noise_sigma=noise_sigma, verbose=0)
             return denoise(model, x[..., None], normalize=normalize, progress=False)[..., 0]
         finally:
             model.set_weights(original)
@@ -70,7 +71,7 @@ def _adapted_run(model, normalize, steps, seed):
 
 
 def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, seed=0, progress=print,
-                          adapt_steps=0):
+                          adapt_steps=0, adapt_sigma="measured"):
     """Scores every method on every (volume, noise spec) case.
 
     Args:
@@ -83,8 +84,11 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
         seed: seed of the noise (the same table on every run).
         progress: a print-like function for progress lines (or None).
         adapt_steps: if > 0, each model also runs as 'NAME+adapt': adapted
-            to each noisy volume for this many steps first (noise sigma
-            measured, not given), timed with the adaptation.
+            to each noisy volume for this many steps first, timed with the
+            adaptation.
+        adapt_sigma: 'measured' (as `denoise --adapt`: 'NAME+adapt'),
+            'given' (the added noise's true sigma, as the baselines get it:
+            'NAME+adapt(given sigma)'), or 'both'.
 
     Returns:
         A dict with 'cases' (one per volume and noise: the scores of each
@@ -92,6 +96,7 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
     """
     from medresae.inference import denoise
 
+    adapt_sigma = check_choice(adapt_sigma, "adapt_sigma", ("measured", "given", "both"))
     names, notes = baselines.available()
     methods = [m for m in (methods or names) if m in names]
     models = models or {}
@@ -118,8 +123,11 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
                     model, x[..., None], normalize=normalize, progress=False)[..., 0]))
                 guarded.add(model_name)
                 if adapt_steps:
-                    runs.append((f"{model_name}+adapt", _adapted_run(model, normalize, adapt_steps, seed)))
-                    guarded.add(f"{model_name}+adapt")
+                    for label, adapt_with in (("+adapt", None), ("+adapt(given sigma)", given)):
+                        if adapt_sigma in ("both", "measured" if adapt_with is None else "given"):
+                            runs.append((model_name + label, _adapted_run(model, normalize, adapt_steps, seed,
+                                                                          adapt_with)))
+                            guarded.add(model_name + label)
             for method, run in runs:
                 if method == "nlmeans-dipy" and sigma is None:
                     continue  # dipy's Rician correction needs an MR noise sigma

@@ -63,12 +63,18 @@ def test_adapted_models_are_scored_and_left_unchanged():
     model.metadata = {"normalize": "percentile", "patch_size": [16, 16, 8]}
     before = [np.array(w) for w in model.get_weights()]
     report = run_quality_benchmark(volumes, noise_specs=["rician:0.05"], models={"m": model}, methods=["gaussian"],
-                                   progress=None, adapt_steps=2)
+                                   progress=None, adapt_steps=2, adapt_sigma="both")
     results = report["cases"][0]["results"]
-    assert {"m", "m+adapt"} <= set(results)
-    assert np.isfinite(results["m+adapt"]["psnr_mask"])
+    assert {"m", "m+adapt", "m+adapt(given sigma)"} <= set(results)
+    assert np.isfinite(results["m+adapt"]["psnr_mask"]) and np.isfinite(results["m+adapt(given sigma)"]["psnr_mask"])
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_adapt_sigma_is_checked():
+    volumes = [("phantom", _phantom((32, 32, 8)), (1.0, 1.0, 3.0))]
+    with pytest.raises(ValueError, match="adapt_sigma"):
+        run_quality_benchmark(volumes, models={}, methods=["gaussian"], progress=None, adapt_sigma="true")
 
 
 def test_cli_bench_quality_with_a_preset(tmp_path, capsys):
