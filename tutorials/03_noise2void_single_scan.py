@@ -103,7 +103,7 @@ plt.show()
 # the short run of the documentation build it barely moves from the noisy
 # input, and even trained longer it stays behind a preset trained on clean
 # data. Adaptation starts from the preset: with the full 300 steps on this
-# scan (TensorFlow, about 2 minutes on a 2-core CPU) foreground PSNR goes
+# scan (TensorFlow, a few minutes on a 2-core CPU) foreground PSNR goes
 # from 33.22 to 33.94 dB and whole-volume PSNR from 34.31 to 34.93 dB; the
 # 4 steps of the documentation build change little. Its targets follow the
 # Rician statistics of magnitude images (docs/presets.md, "Adapting a preset
