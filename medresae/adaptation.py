@@ -79,7 +79,7 @@ def _as_nifti_path(volume, folder):
     if array.ndim != 3:
         raise ValueError(f"`volume` must be a 3D scan (X, Y, Z). Received: shape={array.shape}")
     affine = getattr(volume, "affine", None)
-    target = os.path.join(folder, "scan.nii.gz")
+    target = os.path.join(folder, "scan.nii")
     nib.save(nib.Nifti1Image(array, np.eye(4) if affine is None else affine), target)
     return target
 
@@ -206,7 +206,7 @@ def _rician_targets(model, path, sigma, folder):
     spread = np.sqrt(np.maximum(np.square(signal) + 2.0 * sigma**2 - np.square(mean), 0.0)) / sigma
     paths = []
     for name, array in (("without-noise-floor", scan - (mean - signal)), ("noise-scale", spread)):
-        paths.append(os.path.join(folder, f"scan-{name}.nii.gz"))
+        paths.append(os.path.join(folder, f"scan-{name}.nii"))
         nib.save(nib.Nifti1Image(array.astype(np.float32), image.affine), paths[-1])
     return paths
 
