@@ -104,11 +104,12 @@ plt.show()
 # input, and even trained longer it stays behind a preset trained on clean
 # data. Adaptation starts from the preset: with the full 300 steps on this
 # scan (TensorFlow, a few minutes on a 2-core CPU) foreground PSNR goes
-# from 33.22 to 33.94 dB and whole-volume PSNR from 34.31 to 34.93 dB; the
+# from 33.39 to 33.99 dB and whole-volume PSNR from 34.45 to 34.97 dB; the
 # 4 steps of the documentation build change little. Its targets follow the
 # Rician statistics of magnitude images (docs/presets.md, "Adapting a preset
-# to your scan"); built on the raw scan, 4 steps already lifted the dark
-# background by about one sigma and cost 1.7 dB inside the head.
+# to your scan"); built on the raw scan, as in earlier versions, 4 steps
+# lifted the dark background by about one sigma and cost 1.7 dB inside the
+# head.
 #
 # On the command line, the second route is one command:
 #
