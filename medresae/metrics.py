@@ -22,7 +22,7 @@ from skimage.metrics import structural_similarity
 
 from medresae._arrays import check_finite_array
 from medresae._defaults import CT_BODY_HU
-from medresae._validation import check_positive_int, check_positive_number
+from medresae._validation import check_choice, check_positive_int, check_positive_number
 
 _HU_MIN = CT_BODY_HU
 
@@ -132,19 +132,33 @@ def _nrmse(mse, ranges):
     return float(np.mean([np.sqrt(m) / r for m, r in zip(mse, ranges)]))
 
 
-def _ssim_map(reference, image, data_range):
+SSIM_WINDOWS = ("uniform", "gaussian")
+# The Gaussian window of Wang et al. (2004), as MONAI, TensorFlow and most papers use it:
+# sigma 1.5, 11 voxels wide (scikit-image truncates at 3.5 sigma).
+_GAUSSIAN_SIGMA, _GAUSSIAN_WIDTH = 1.5, 11
+
+
+def _ssim_map(reference, image, data_range, window="uniform"):
     """Local SSIM map of one channel and the voxels away from the border."""
     shape = reference.shape
-    long_axes = [a for a, n in enumerate(shape) if n >= 3]
-    short_axes = [a for a, n in enumerate(shape) if n < 3]
+    # The uniform window shrinks to fit (down to 3); the Gaussian one has a fixed width.
+    least = 3 if window == "uniform" else _GAUSSIAN_WIDTH
+    long_axes = [a for a, n in enumerate(shape) if n >= least]
+    short_axes = [a for a, n in enumerate(shape) if n < least]
     if not long_axes:
-        raise ValueError(f"SSIM needs an axis of size >= 3. Received: reference.shape={shape}")
-    smallest = min(shape[a] for a in long_axes)
-    win_size = min(7, smallest if smallest % 2 else smallest - 1)
-    # gaussian_weights=False (the scikit-image default): a uniform
-    # win_size^n window, so numbers match structural_similarity's defaults.
-    kwargs = dict(data_range=data_range, win_size=win_size, full=True, gaussian_weights=False)
-    # Axes shorter than 3 cannot hold a window: score each slice across them.
+        raise ValueError(f"SSIM with window={window!r} needs an axis of size >= {least}. "
+                         f"Received: reference.shape={shape}")
+    if window == "uniform":
+        smallest = min(shape[a] for a in long_axes)
+        win_size = min(7, smallest if smallest % 2 else smallest - 1)
+        # gaussian_weights=False (the scikit-image default): a uniform
+        # win_size^n window, so numbers match structural_similarity's defaults.
+        kwargs = dict(data_range=data_range, win_size=win_size, full=True, gaussian_weights=False)
+    else:
+        win_size = _GAUSSIAN_WIDTH
+        kwargs = dict(data_range=data_range, full=True, gaussian_weights=True, sigma=_GAUSSIAN_SIGMA,
+                      use_sample_covariance=False)
+    # Axes shorter than the window cannot hold it: score each slice across them.
     order = short_axes + long_axes
     long_shape = tuple(shape[a] for a in long_axes)
     ref_slices = np.transpose(reference, order).reshape((-1,) + long_shape)
@@ -155,15 +169,15 @@ def _ssim_map(reference, image, data_range):
     # (the filter reflects there); the same crop keeps ssim(mask=all) == ssim().
     pad = win_size // 2
     interior = np.zeros(shape, dtype=bool)
-    interior[tuple(slice(pad, n - pad) if n >= 3 else slice(None) for n in shape)] = True
+    interior[tuple(slice(pad, n - pad) if n >= least else slice(None) for n in shape)] = True
     return ssim_map, interior
 
 
-def _ssim(reference, image, ranges, masks):
+def _ssim(reference, image, ranges, masks, window="uniform"):
     """Mean SSIM per entry of `masks` (None = whole volume), averaged over channels."""
     totals = np.zeros(len(masks))
     for c, value_range in enumerate(ranges):
-        ssim_map, interior = _ssim_map(reference[..., c], image[..., c], value_range)
+        ssim_map, interior = _ssim_map(reference[..., c], image[..., c], value_range, window)
         for k, mask in enumerate(masks):
             region = interior if mask is None else interior & mask
             if mask is not None and not region.any():
@@ -204,21 +218,25 @@ def psnr(reference, image, mask=None, data_range=None):
     return _psnr(_mse(reference, image, _resolve_mask(mask, reference)), ranges)
 
 
-def ssim(reference, image, mask=None, data_range=None):
+def ssim(reference, image, mask=None, data_range=None, window="uniform"):
     """Structural similarity (Wang et al. 2004) over the whole 2D/3D array.
 
     Calls `skimage.metrics.structural_similarity` on the whole array (3D
-    windows for volumes) with `gaussian_weights=False` (its default, a uniform
-    window) and `win_size` the largest odd size <= 7 that fits: a thick-slice
-    `(256, 256, 5)` volume gets 5. Axes shorter than 3 (e.g. 2 slices) are
-    scored slice by slice. Like scikit-image, voxels within `win_size // 2` of
-    the border are left out of the mean. With a mask, the full SSIM map is
+    windows for volumes). With `window='uniform'` (scikit-image's default)
+    the window is uniform and `win_size` the largest odd size <= 7 that fits:
+    a thick-slice `(256, 256, 5)` volume gets 5, and axes shorter than 3 are
+    scored slice by slice. With `window='gaussian'` it is Wang et al.'s
+    Gaussian window (sigma 1.5, 11 voxels, population covariances), the SSIM
+    of MONAI, TensorFlow and most papers; axes shorter than 11 are scored
+    slice by slice. Like scikit-image, voxels within half a window of the
+    border are left out of the mean. With a mask, the full SSIM map is
     averaged over the mask's voxels.
 
     Args:
         reference, image: as for `psnr`.
         mask: None, `"auto"` or a boolean array of the spatial shape.
         data_range: the range in SSIM's stabilising constants; as for `psnr`.
+        window: 'uniform' or 'gaussian' (see above).
 
     Returns:
         A Python float, 1.0 for identical images.
@@ -232,9 +250,10 @@ def ssim(reference, image, mask=None, data_range=None):
     >>> ssim(ref, ref)
     1.0
     """
+    window = check_choice(window, "window", SSIM_WINDOWS)
     reference, image = _prepare(reference, image)
     ranges = _data_ranges(reference, data_range)
-    return _ssim(reference, image, ranges, [_resolve_mask(mask, reference)])[0]
+    return _ssim(reference, image, ranges, [_resolve_mask(mask, reference)], window)[0]
 
 
 def nrmse(reference, image, mask=None, data_range=None):
@@ -341,7 +360,7 @@ def foreground_mask(reference, fraction=0.1, closing=2):
     return mask
 
 
-def evaluate(reference, image, mask="auto", data_range=None):
+def evaluate(reference, image, mask="auto", data_range=None, ssim_window="uniform"):
     """PSNR, SSIM and NRMSE over the whole volume and inside a foreground mask.
 
     Args:
@@ -350,6 +369,7 @@ def evaluate(reference, image, mask="auto", data_range=None):
             spatial shape, or None for the whole-volume metrics only.
         data_range: shared by every metric; defaults to the reference's
             max - min over the whole volume.
+        ssim_window: 'uniform' or 'gaussian' (see `ssim`).
 
     Returns:
         A dict of Python floats with keys `psnr`, `ssim`, `nrmse`, plus
@@ -368,16 +388,17 @@ def evaluate(reference, image, mask="auto", data_range=None):
     >>> round(scores["psnr"])
     26
     """
+    ssim_window = check_choice(ssim_window, "ssim_window", SSIM_WINDOWS)
     reference, image = _prepare(reference, image)
     ranges = _data_ranges(reference, data_range)
     mask = _resolve_mask(mask, reference)
     mse = _mse(reference, image, None)
     scores = {"psnr": _psnr(mse, ranges), "nrmse": _nrmse(mse, ranges)}
     if mask is None:
-        scores["ssim"] = _ssim(reference, image, ranges, [None])[0]
+        scores["ssim"] = _ssim(reference, image, ranges, [None], ssim_window)[0]
         return {k: scores[k] for k in ("psnr", "ssim", "nrmse")}
     # One SSIM map serves both the whole and the masked score.
-    scores["ssim"], scores["ssim_mask"] = _ssim(reference, image, ranges, [None, mask])
+    scores["ssim"], scores["ssim_mask"] = _ssim(reference, image, ranges, [None, mask], ssim_window)
     mse = _mse(reference, image, mask)
     scores["psnr_mask"] = _psnr(mse, ranges)
     scores["nrmse_mask"] = _nrmse(mse, ranges)

@@ -19,7 +19,7 @@ from medresae._defaults import CT_BODY_HU
 from medresae._json import dumps
 from medresae._validation import check_choice
 from medresae.guard import check_denoised
-from medresae.metrics import evaluate, foreground_mask
+from medresae.metrics import SSIM_WINDOWS, evaluate, foreground_mask
 from medresae.noise import NoiseSpec, robust_max
 
 # Default levels: Rician 3/5/9 % of the robust max for MRI,
@@ -71,7 +71,7 @@ def _adapted_run(model, normalize, steps, seed, noise_sigma=None):
 
 
 def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, seed=0, progress=print,
-                          adapt_steps=0, adapt_sigma="measured"):
+                          adapt_steps=0, adapt_sigma="measured", ssim_window="uniform"):
     """Scores every method on every (volume, noise spec) case.
 
     Args:
@@ -89,14 +89,16 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
         adapt_sigma: 'measured' (as `denoise --adapt`: 'NAME+adapt'),
             'given' (the added noise's true sigma, as the baselines get it:
             'NAME+adapt(given sigma)'), or 'both'.
+        ssim_window: 'uniform' or 'gaussian' (see `medresae.metrics.ssim`).
 
     Returns:
         A dict with 'cases' (one per volume and noise: the scores of each
-        method) and 'notes' (skipped baselines).
+        method), 'notes' (skipped baselines), 'seed' and 'ssim_window'.
     """
     from medresae.inference import denoise
 
     adapt_sigma = check_choice(adapt_sigma, "adapt_sigma", ("measured", "given", "both"))
+    ssim_window = check_choice(ssim_window, "ssim_window", SSIM_WINDOWS)
     names, notes = baselines.available()
     methods = [m for m in (methods or names) if m in names]
     models = models or {}
@@ -112,7 +114,7 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
             # standard deviation of the added noise inside the body (their best case).
             noise_std = float(np.std((noisy - clean)[mask]))
             case = {"volume": name, "noise": text, "sigma": sigma, "noise_std": noise_std, "results": {}}
-            case["results"]["noisy"] = dict(evaluate(clean, noisy, mask=mask), seconds=0.0)
+            case["results"]["noisy"] = dict(evaluate(clean, noisy, mask=mask, ssim_window=ssim_window), seconds=0.0)
             given = sigma if sigma is not None else noise_std
             runs = [(m, lambda x, m=m: baselines.BASELINES[m][0](x, sigma=given, clean=clean,
                                                                voxel_sizes=voxel_sizes)) for m in methods]
@@ -134,7 +136,7 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
                 start = time.perf_counter()
                 out = np.asarray(run(noisy), np.float32)
                 seconds = time.perf_counter() - start
-                scores = dict(evaluate(clean, out, mask=mask), seconds=seconds)
+                scores = dict(evaluate(clean, out, mask=mask, ssim_window=ssim_window), seconds=seconds)
                 scores.update(_fidelity(clean, noisy, out, mask))
                 if method in guarded:
                     # What `medresae denoise` would decide for this output (docs/presets.md#do-no-harm).
@@ -145,7 +147,7 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
                     progress(f"{name:<18} {text:<14} {method:<18} PSNR {scores['psnr_mask']:6.2f} dB "
                              f"SSIM {scores['ssim_mask']:.3f}  {seconds:6.1f} s")
             cases.append(case)
-    return {"cases": cases, "notes": notes, "seed": seed}
+    return {"cases": cases, "notes": notes, "seed": seed, "ssim_window": ssim_window}
 
 
 def _guard_cell(scores):
@@ -173,6 +175,9 @@ def markdown_table(report):
                 f"| {case['volume']} | {case['noise']} | {method} | {s['psnr_mask']:.2f} | {s['ssim_mask']:.3f} | "
                 f"{s['psnr']:.2f} | {s['ssim']:.3f} | {s['seconds']:.1f} | {shift} | {corr} | {_guard_cell(s)} |"
             )
+    window = report.get("ssim_window", "uniform")
+    lines.append("\n- SSIM: " + ("a uniform window of up to 7 voxels (scikit-image's default)" if window == "uniform"
+                                 else "a Gaussian window, sigma 1.5, 11 voxels (Wang et al. 2004)"))
     for note in report.get("notes", []):
         lines.append(f"\n- {note}")
     return "\n".join(lines) + "\n"

@@ -39,6 +39,11 @@ def test_report_scores_every_method_and_is_seeded(tmp_path):
     assert json.load(open(paths["json"]))["seed"] == 3
     assert open(paths["png"], "rb").read(4) == b"\x89PNG"
     assert "nlmeans-skimage" in markdown_table(report)
+    assert "SSIM: a uniform window" in markdown_table(report)
+    gaussian = run_quality_benchmark(volumes, **dict(kwargs, methods=["gaussian"], ssim_window="gaussian"))
+    assert gaussian["ssim_window"] == "gaussian" and "SSIM: a Gaussian window" in markdown_table(gaussian)
+    same, other = gaussian["cases"][0]["results"]["gaussian"], results["gaussian"]
+    assert same["psnr"] == other["psnr"] and same["ssim"] != other["ssim"]
 
 
 def test_optional_baselines_are_listed_or_explained():

@@ -77,6 +77,15 @@ def test_denoise_then_evaluate_gains_psnr_and_keeps_geometry(trained, capsys):
     scores = json.loads(report.read_text())["scores"]
     gain = scores[str(out)]["psnr"] - scores[trained["noisy"]]["psnr"]
     assert gain > 0.3, scores
+    # The Gaussian window: the same PSNR, another SSIM, and the report says which.
+    gaussian = trained["root"] / "scores-gaussian.json"
+    assert medresae_cli.main(["evaluate", "--reference", trained["clean"], str(out), "--json", str(gaussian),
+                              "--ssim-window", "gaussian"]) == 0
+    assert "SSIM window: gaussian" in capsys.readouterr().out
+    report = json.loads(gaussian.read_text())
+    assert report["ssim_window"] == "gaussian"
+    assert report["scores"][str(out)]["psnr"] == scores[str(out)]["psnr"]
+    assert report["scores"][str(out)]["ssim"] != scores[str(out)]["ssim"]
 
 
 def test_denoise_folder_of_nifti_with_tta_and_input_dtype(trained):

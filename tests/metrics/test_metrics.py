@@ -135,6 +135,27 @@ def test_ssim_thick_slices():
     )
 
 
+def test_gaussian_window_ssim_is_wang_et_al():
+    rng = np.random.default_rng(6)
+    ref = rng.random((24, 24, 16))
+    img = ref + 0.1 * rng.standard_normal(ref.shape)
+    gaussian = dict(data_range=np.ptp(ref), gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    value = ssim(ref, img, window="gaussian")
+    assert value == pytest.approx(structural_similarity(ref, img, **gaussian), rel=1e-10)
+    assert value != pytest.approx(ssim(ref, img), rel=1e-3)  # not the uniform window
+    # 8 slices cannot hold the 11-voxel window: the mean over 2D slices, 5 voxels in from each edge.
+    thin, thin_img = ref[..., :8], img[..., :8]
+    maps = [structural_similarity(thin[..., k], thin_img[..., k], full=True, **gaussian)[1] for k in range(8)]
+    expected = np.mean([m[5:-5, 5:-5].mean() for m in maps])
+    assert ssim(thin, thin_img, window="gaussian", data_range=np.ptp(ref)) == pytest.approx(expected, rel=1e-10)
+    scores = evaluate(ref, img, ssim_window="gaussian")
+    assert scores["ssim"] == pytest.approx(value, rel=1e-10)
+    with pytest.raises(ValueError, match="window"):
+        ssim(ref, img, window="box")
+    with pytest.raises(ValueError, match="size >= 11"):
+        ssim(ref[:8, :8, :8], img[:8, :8, :8], window="gaussian")
+
+
 def test_masked_ssim_ignores_a_noisy_background():
     ref, head, _ = _head()
     rng = np.random.default_rng(5)
