@@ -133,8 +133,10 @@ def rician_mean(nu, sigma):
 
     Example:
 
-    >>> [round(float(m), 3) for m in rician_mean(np.array([0.0, 1.0, 10.0]), sigma=1.0)]
-    [1.253, 1.549, 10.05]
+    >>> round(float(rician_mean(np.float64(0.0), sigma=1.0)), 3)  # sqrt(pi / 2)
+    1.253
+    >>> round(float(rician_mean(np.float64(10.0), sigma=1.0)), 3)  # 10 + 1 / 20
+    10.05
     """
     from scipy.special import i0e, i1e
 
