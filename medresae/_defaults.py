@@ -11,6 +11,9 @@ BACKENDS = ("tensorflow", "jax", "torch")
 # Synthetic noise for training and the loader benchmark: Rician, 1-10 % of the robust maximum.
 TRAINING_NOISE = "rician:0.01-0.1"
 
+# SSIM windows: scikit-image's uniform one (the default) and Wang et al.'s Gaussian one.
+SSIM_WINDOWS = ("uniform", "gaussian")
+
 # Self-supervised fine-tuning steps of `--adapt`.
 ADAPT_STEPS = 300
 

@@ -21,7 +21,7 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from medresae._arrays import check_finite_array
-from medresae._defaults import CT_BODY_HU
+from medresae._defaults import CT_BODY_HU, SSIM_WINDOWS
 from medresae._validation import check_choice, check_positive_int, check_positive_number
 
 _HU_MIN = CT_BODY_HU
@@ -132,7 +132,6 @@ def _nrmse(mse, ranges):
     return float(np.mean([np.sqrt(m) / r for m, r in zip(mse, ranges)]))
 
 
-SSIM_WINDOWS = ("uniform", "gaussian")
 # The Gaussian window of Wang et al. (2004), as MONAI, TensorFlow and most papers use it:
 # sigma 1.5, 11 voxels wide (scikit-image truncates at 3.5 sigma).
 _GAUSSIAN_SIGMA, _GAUSSIAN_WIDTH = 1.5, 11

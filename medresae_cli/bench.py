@@ -1,6 +1,14 @@
 """`medresae bench`: benchmarks users run on their own machine."""
 
-from medresae_cli.common import UsageError, check_report_folder, int_tuple, non_negative_int, per_axis, positive_int
+from medresae_cli.common import (
+    UsageError,
+    add_ssim_window,
+    check_report_folder,
+    int_tuple,
+    non_negative_int,
+    per_axis,
+    positive_int,
+)
 from medresae_cli.defaults import BACKENDS, TRAINING_NOISE
 
 
@@ -43,9 +51,7 @@ def add_parser(sub, parent):
     quality.add_argument("--adapt-steps", type=non_negative_int, default=0, metavar="N",
                          help="also run each model after N steps of self-supervised adaptation to each noisy "
                          "volume (as denoise --adapt; default 0: off)")
-    quality.add_argument("--ssim-window", choices=("uniform", "gaussian"), default="uniform",
-                         help="SSIM window: uniform, up to 7 voxels (scikit-image's default), or gaussian "
-                         "(sigma 1.5, 11 voxels, as MONAI, TensorFlow and most papers; default uniform)")
+    add_ssim_window(quality)
     quality.add_argument("--adapt-sigma", choices=("measured", "given", "both"), default="measured",
                          help="noise sigma the adaptation uses: measured on the noisy scan (as denoise --adapt), "
                          "given (the added noise's, as the baselines get it), or both (default measured)")

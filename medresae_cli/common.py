@@ -42,6 +42,15 @@ positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a finite
 fraction = _checked(float, lambda v: 0.0 <= v < 1.0, "a number from 0 to below 1")
 
 
+def add_ssim_window(parser):
+    """The `--ssim-window` flag of `evaluate` and `bench quality`."""
+    from medresae_cli.defaults import SSIM_WINDOWS
+
+    parser.add_argument("--ssim-window", choices=SSIM_WINDOWS, default=SSIM_WINDOWS[0],
+                        help="SSIM window: uniform, up to 7 voxels (scikit-image's default), or gaussian (sigma "
+                        "1.5, 11 voxels, as MONAI, TensorFlow and most papers; default uniform)")
+
+
 def check_report_folder(folder, names, overwrite, flag="--out"):
     """Refuses a report folder that is a file, or holds an earlier report, unless `overwrite`."""
     import os

@@ -2,6 +2,8 @@
 
 import os
 
+from medresae_cli.common import add_ssim_window
+
 
 def add_parser(sub, parent):
     p = sub.add_parser(
@@ -15,9 +17,7 @@ def add_parser(sub, parent):
     p.add_argument("--mask", metavar="M.nii.gz", help="mask (non-zero = inside); default: automatic foreground")
     p.add_argument("--json", metavar="OUT.json",
                    help="write the scores as JSON (PSNR is null where an image equals the reference)")
-    p.add_argument("--ssim-window", choices=("uniform", "gaussian"), default="uniform",
-                   help="SSIM window: uniform, up to 7 voxels (scikit-image's default), or gaussian (sigma 1.5, "
-                   "11 voxels, as MONAI, TensorFlow and most papers; default uniform)")
+    add_ssim_window(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(func=run)
 

@@ -124,12 +124,15 @@ def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, 
                 runs.append((model_name, lambda x, model=model, normalize=normalize: denoise(
                     model, x[..., None], normalize=normalize, progress=False)[..., 0]))
                 guarded.add(model_name)
-                if adapt_steps:
-                    for label, adapt_with in (("+adapt", None), ("+adapt(given sigma)", given)):
-                        if adapt_sigma in ("both", "measured" if adapt_with is None else "given"):
-                            runs.append((model_name + label, _adapted_run(model, normalize, adapt_steps, seed,
-                                                                          adapt_with)))
-                            guarded.add(model_name + label)
+                variants = []  # (row suffix, sigma given to adapt; None: measured)
+                if adapt_steps and adapt_sigma != "given":
+                    variants.append(("+adapt", None))
+                if adapt_steps and adapt_sigma != "measured":
+                    variants.append(("+adapt(given sigma)", given))
+                for suffix, sigma_for_adapt in variants:
+                    runs.append((model_name + suffix, _adapted_run(model, normalize, adapt_steps, seed,
+                                                                   sigma_for_adapt)))
+                    guarded.add(model_name + suffix)
             for method, run in runs:
                 if method == "nlmeans-dipy" and sigma is None:
                     continue  # dipy's Rician correction needs an MR noise sigma
