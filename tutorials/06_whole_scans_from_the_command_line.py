@@ -18,12 +18,15 @@
 # the commands as printed.
 
 # %%
+import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 
 import keras
+import matplotlib.pyplot as plt
 import nibabel as nib
 import numpy as np
 
@@ -49,10 +52,11 @@ def medresae(*args):
 # ## A noisy scan to work on
 #
 # `medresae simulate` adds seeded noise (here Rician, 5 % of the robust
-# maximum) and keeps the geometry.
+# maximum) and keeps the geometry. The clean scan is a brain MRI crop that
+# ships with medresae; we copy it next to the outputs.
 
 # %%
-clean = sample_path("brain_mr_heldout")
+clean = shutil.copy(sample_path("brain_mr_heldout"), "tutorial-output/clean.nii.gz")
 medresae("simulate", clean, "-o", "tutorial-output/scan.nii.gz", "--noise", "rician:0.05", "--seed", "0",
          "--overwrite")
 
@@ -85,10 +89,36 @@ medresae("evaluate", "--reference", clean, "tutorial-output/scan.nii.gz", "tutor
 # %%
 src, out = nib.load("tutorial-output/scan.nii.gz"), nib.load("tutorial-output/scan_denoised.nii.gz")
 print("shape     ", src.shape, "->", out.shape)
-print("voxel size", src.header.get_zooms(), "->", out.header.get_zooms())
+print("voxel size", [float(v) for v in src.header.get_zooms()], "->", [float(v) for v in out.header.get_zooms()])
 print("axes      ", nib.aff2axcodes(src.affine), "->", nib.aff2axcodes(out.affine))
 print("same affine:", np.allclose(src.affine, out.affine), "  sform code:", int(out.header["sform_code"]))
 
 # %% [markdown]
 # Existing files are never overwritten unless you pass `--overwrite`, and a
 # failed run leaves no half-written file behind.
+
+# %% [markdown]
+# ## Look at the files
+#
+# The same axial slice of each file, read back with nibabel, titled with
+# the foreground PSNR that `evaluate` wrote to `scores.json`.
+
+# %%
+with open("tutorial-output/scores.json") as f:
+    scores = json.load(f)["scores"]
+files = {"clean": "tutorial-output/clean.nii.gz", "noisy (5 % Rician)": "tutorial-output/scan.nii.gz",
+         "denoise": "tutorial-output/scan_denoised.nii.gz", "denoise --tta": "tutorial-output/scan_tta.nii.gz"}
+fig, axes = plt.subplots(1, len(files), figsize=(13, 3.8))
+for ax, (title, path) in zip(axes, files.items()):
+    image = np.asarray(nib.load(path).dataobj)
+    ax.imshow(image[:, :, image.shape[2] // 2].T, cmap="gray", origin="lower")
+    if path in scores:
+        title += f"\n{scores[path]['psnr_mask']:.2f} dB"
+    ax.set_title(title)
+    ax.axis("off")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# `--tta` averages four passes: when this page was built it added 0.14 dB
+# inside the head for about 2.5 times the time of a plain `denoise`.
