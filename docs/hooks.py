@@ -1,19 +1,38 @@
-"""mkdocs hook: the command-line page shows the real `--help` of every subcommand.
+"""mkdocs hooks: the command-line page shows the real `--help`; tutorial pages show no C++ log lines.
 
 `<!-- medresae-cli-help -->` in a page is replaced by the help texts, read
 from the argparse parser itself, so the page cannot drift from the code.
+
+The tutorials run in Jupyter kernels started by this process. TensorFlow's
+C++ libraries write log lines straight to file descriptor 2, some before
+any logging setting is read; with `capture_fd_output` off, the kernels send
+them to the build's terminal instead of the pages. Python warnings and
+errors still appear on the pages.
 """
 
 import argparse
+import atexit
 import os
+import shutil
+import tempfile
 
 MARKER = "<!-- medresae-cli-help -->"
+
+
+def on_startup(command, dirty):
+    ipython_dir = tempfile.mkdtemp(prefix="medresae-docs-ipython-")
+    atexit.register(shutil.rmtree, ipython_dir, ignore_errors=True)
+    os.makedirs(os.path.join(ipython_dir, "profile_default"))
+    with open(os.path.join(ipython_dir, "profile_default", "ipython_kernel_config.py"), "w") as f:
+        f.write("c.IPKernelApp.capture_fd_output = False\n")
+    os.environ["IPYTHONDIR"] = ipython_dir
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _help_texts():
     from medresae_cli.parser import build_parser
 
-    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal width
+    os.environ["COLUMNS"] = "80"  # argparse wraps to the terminal width; 80 columns fit the page
     parser = build_parser()
     yield "medresae", parser.format_help()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -105,9 +105,8 @@ def check_output_path(path, overwrite=False, inputs=(), what="file"):
         InputFileError: with the reason; `OutputExistsError` when the file
             exists and `overwrite` is False.
 
-    Example:
-
-    >>> check_output_path("scores.json", overwrite=True)
+    Examples:
+        >>> check_output_path("scores.json", overwrite=True)
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -236,10 +235,9 @@ def write_atomically(path, write, overwrite=False, suffix=""):
             (without `overwrite`), or the write failed; the temporary file is
             removed in every case.
 
-    Example:
-
-    >>> write_atomically("out.txt", lambda p: open(p, "w").write("hi"), overwrite=True)
-    'out.txt'
+    Examples:
+        >>> write_atomically("out.txt", lambda p: open(p, "w").write("hi"), overwrite=True)
+        'out.txt'
     """
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):

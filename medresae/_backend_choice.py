@@ -56,10 +56,9 @@ def choose_backend(environ=os.environ, apply=False):
     Returns:
         `(backend, reason)`: `backend` is None when none is installed.
 
-    Example:
-
-    >>> choose_backend({"KERAS_BACKEND": "jax"})
-    ('jax', 'KERAS_BACKEND')
+    Examples:
+        >>> choose_backend({"KERAS_BACKEND": "jax"})
+        ('jax', 'KERAS_BACKEND')
     """
     global applied
     if environ.get("KERAS_BACKEND"):

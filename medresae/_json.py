@@ -25,9 +25,8 @@ def dumps(value, indent=2):
     (e.g. the PSNR of an image identical to its reference), NumPy numbers and
     arrays become plain numbers and lists.
 
-    Example:
-
-    >>> dumps({"psnr": float("inf"), "n": np.int64(3)}, indent=None)
-    '{"psnr": null, "n": 3}'
+    Examples:
+        >>> dumps({"psnr": float("inf"), "n": np.int64(3)}, indent=None)
+        '{"psnr": null, "n": 3}'
     """
     return json.dumps(_strict(value), indent=indent, allow_nan=False)

@@ -14,17 +14,16 @@ def python_random_seeded(seed):
     the caller's state afterwards, instead of `keras.utils.set_random_seed`,
     which reseeds Python, NumPy, TensorFlow and torch for the whole process.
 
-    Example:
-
-    >>> import keras
-    >>> def weights():
-    ...     with python_random_seeded(3):
-    ...         layer = keras.layers.Dense(2)
-    ...         layer.build((None, 2))
-    ...     return keras.ops.convert_to_numpy(layer.kernel)
-    >>> state = random.getstate()
-    >>> bool((weights() == weights()).all()), random.getstate() == state
-    (True, True)
+    Examples:
+        >>> import keras
+        >>> def weights():
+        ...     with python_random_seeded(3):
+        ...         layer = keras.layers.Dense(2)
+        ...         layer.build((None, 2))
+        ...     return keras.ops.convert_to_numpy(layer.kernel)
+        >>> state = random.getstate()
+        >>> bool((weights() == weights()).all()), random.getstate() == state
+        (True, True)
     """
     state = random.getstate()
     random.seed(seed)

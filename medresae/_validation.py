@@ -65,12 +65,11 @@ def standardize_tuple(value, n, name, minimum=1):
     Returns:
         A tuple of `n` Python ints.
 
-    Example:
-
-    >>> standardize_tuple(2, 3, "strides")
-    (2, 2, 2)
-    >>> standardize_tuple((2, 2, 1), 3, "strides")
-    (2, 2, 1)
+    Examples:
+        >>> standardize_tuple(2, 3, "strides")
+        (2, 2, 2)
+        >>> standardize_tuple((2, 2, 1), 3, "strides")
+        (2, 2, 1)
     """
     if _is_int(value):
         values = (int(value),) * n
@@ -105,12 +104,11 @@ def standardize_level_strides(strides, n_levels, spatial_dims, name="strides"):
     Returns:
         A list of `n_levels` tuples of `spatial_dims` ints.
 
-    Example:
-
-    >>> standardize_level_strides((2, 2, 1), 2, 3)
-    [(2, 2, 1), (2, 2, 1)]
-    >>> standardize_level_strides([2, (2, 2, 1)], 2, 3)
-    [(2, 2, 2), (2, 2, 1)]
+    Examples:
+        >>> standardize_level_strides((2, 2, 1), 2, 3)
+        [(2, 2, 1), (2, 2, 1)]
+        >>> standardize_level_strides([2, (2, 2, 1)], 2, 3)
+        [(2, 2, 2), (2, 2, 1)]
     """
     if _is_int(strides):
         return [standardize_tuple(strides, spatial_dims, name)] * n_levels

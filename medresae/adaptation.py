@@ -113,14 +113,13 @@ def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, 
         used (in the scan's units and normalised), the check loss before and
         at its best, and `kept`: 'adapted' or 'original'.
 
-    Example:
-
-    >>> from medresae.inference import denoise
-    >>> from medresae.io import load_volume
-    >>> from medresae.presets import load_preset
-    >>> model = load_preset("brain-mr")
-    >>> model, info = adapt(model, "noisy_scan.nii.gz", steps=100)  # doctest: +SKIP
-    >>> denoised = denoise(model, load_volume("noisy_scan.nii.gz").array)  # doctest: +SKIP
+    Examples:
+        >>> from medresae.inference import denoise
+        >>> from medresae.io import load_volume
+        >>> from medresae.presets import load_preset
+        >>> model = load_preset("brain-mr")
+        >>> model, info = adapt(model, "noisy_scan.nii.gz", steps=100)  # doctest: +SKIP
+        >>> denoised = denoise(model, load_volume("noisy_scan.nii.gz").array)  # doctest: +SKIP
     """
     steps = check_positive_int(steps, "steps")
     checks = check_positive_int(checks, "checks")

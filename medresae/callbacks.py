@@ -22,13 +22,12 @@ def single_device_copy(model):
     Built outside any distribution scope, so it predicts on one device; models
     that cannot be rebuilt from their config are returned as they are.
 
-    Example:
-
-    >>> from medresae.models import ResUNet
-    >>> model = ResUNet(spatial_dims=2, filters=(4, 8), n_blocks=1)
-    >>> copy = single_device_copy(model)
-    >>> copy is not model and len(copy.weights) == len(model.weights)
-    True
+    Examples:
+        >>> from medresae.models import ResUNet
+        >>> model = ResUNet(spatial_dims=2, filters=(4, 8), n_blocks=1)
+        >>> copy = single_device_copy(model)
+        >>> copy is not model and len(copy.weights) == len(model.weights)
+        True
     """
     try:
         clone = type(model).from_config(model.get_config())
@@ -64,9 +63,8 @@ class RunCheckpoint(keras.callbacks.Callback):
             when there is no validation data).
         best: the best value so far (when resuming).
 
-    Example:
-
-    >>> cb = RunCheckpoint("run/model.keras", "run/last.keras", "run/state.json")
+    Examples:
+        >>> cb = RunCheckpoint("run/model.keras", "run/last.keras", "run/state.json")
     """
 
     def __init__(self, best_path, last_path, state_path, monitor="val_loss", best=None):
@@ -131,9 +129,8 @@ def resume_epoch(state, model):
 class TimeBudget(keras.callbacks.Callback):
     """Stops training once `seconds` have passed (checked after every batch).
 
-    Example:
-
-    >>> model.fit(data, epochs=1000, callbacks=[TimeBudget(180)])  # doctest: +SKIP
+    Examples:
+        >>> model.fit(data, epochs=1000, callbacks=[TimeBudget(180)])  # doctest: +SKIP
     """
 
     def __init__(self, seconds):

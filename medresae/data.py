@@ -32,7 +32,6 @@ from monai.transforms import (
     Compose,
     EnsureChannelFirstd,
     EnsureTyped,
-    LoadImaged,
     MapTransform,
     Orientationd,
     RandAdjustContrastd,
@@ -43,8 +42,8 @@ from monai.transforms import (
     RandWeightedCropd,
 )
 
-import medresae._monai  # noqa: F401  (before monai)
 from medresae._defaults import CT_BODY_HU, TRAINING_NOISE
+from medresae._monai import load_image_quietly
 from medresae._validation import check_choice, check_positive_int
 from medresae.errors import InputFileError, first_line
 from medresae.intensity import CT_WINDOW
@@ -137,10 +136,9 @@ def split_by_volume(volumes, validation_fraction=0.2, seed=0):
     Returns:
         `(train, validation)` lists.
 
-    Example:
-
-    >>> split_by_volume(["a", "b", "c", "d", "e"], 0.2, seed=0)
-    (['e', 'd', 'a', 'b'], ['c'])
+    Examples:
+        >>> split_by_volume(["a", "b", "c", "d", "e"], 0.2, seed=0)
+        (['e', 'd', 'a', 'b'], ['c'])
     """
     volumes = list(volumes)
     if not 0.0 < validation_fraction < 1.0:
@@ -215,14 +213,13 @@ class PatchDataset(keras.utils.PyDataset):
         workers, use_multiprocessing, max_queue_size: as in
             `keras.utils.PyDataset`.
 
-    Example:
-
-    >>> from medresae.sample_data import sample_path
-    >>> ds = PatchDataset("synthetic", [sample_path("brain_mr")], (32, 32, 8),
-    ...                   batch_size=2, noise="rician:0.02-0.08")
-    >>> x, y = ds[0]
-    >>> x.shape, y.shape
-    ((2, 32, 32, 8, 1), (2, 32, 32, 8, 1))
+    Examples:
+        >>> from medresae.sample_data import sample_path
+        >>> ds = PatchDataset("synthetic", [sample_path("brain_mr")], (32, 32, 8),
+        ...                   batch_size=2, noise="rician:0.02-0.08")
+        >>> x, y = ds[0]
+        >>> x.shape, y.shape
+        ((2, 32, 32, 8, 1), (2, 32, 32, 8, 1))
     """
 
     def __init__(
@@ -332,7 +329,7 @@ class PatchDataset(keras.utils.PyDataset):
             norm = InvertibleScaleIntensityd(intensities, ref_key=ref, method="percentile")
             threshold = None
         chain = [
-            LoadImaged(keys, reader="NibabelReader", image_only=True),
+            load_image_quietly(keys, reader="NibabelReader", image_only=True),
             EnsureChannelFirstd(keys, channel_dim="no_channel"),
             Orientationd(keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
             # A resampled patch can come from a smaller volume (finer sampling).

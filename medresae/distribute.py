@@ -40,10 +40,9 @@ def _tf_devices():
 def local_devices():
     """The devices `distribute=True` would use on this backend, as names.
 
-    Example:
-
-    >>> local_devices()  # doctest: +SKIP
-    ['cpu:0', 'cpu:1']
+    Examples:
+        >>> local_devices()  # doctest: +SKIP
+        ['cpu:0', 'cpu:1']
     """
     backend = keras.backend.backend()
     if backend == "jax":
@@ -84,12 +83,11 @@ def data_parallel(enabled=True, batch_size=None):
         ValueError: on the torch backend, or when `batch_size` does not
             split evenly.
 
-    Example:
-
-    >>> with data_parallel(batch_size=8) as devices:  # doctest: +SKIP
-    ...     model = build_denoiser()
-    ...     model.compile(optimizer="adam", loss="mse")
-    ...     model.fit(data, epochs=2)
+    Examples:
+        >>> with data_parallel(batch_size=8) as devices:  # doctest: +SKIP
+        ...     model = build_denoiser()
+        ...     model.compile(optimizer="adam", loss="mse")
+        ...     model.fit(data, epochs=2)
     """
     backend = keras.backend.backend()
     if not enabled:

@@ -15,13 +15,12 @@ class InputFileError(ValueError):
     folder. It is a ``ValueError``, so code that already catches
     ``ValueError`` keeps working.
 
-    Example:
-
-    >>> try:
-    ...     raise InputFileError("scan.nii.gz: the volume is empty (all voxels are 0)")
-    ... except ValueError as err:
-    ...     print(err)
-    scan.nii.gz: the volume is empty (all voxels are 0)
+    Examples:
+        >>> try:
+        ...     raise InputFileError("scan.nii.gz: the volume is empty (all voxels are 0)")
+        ... except ValueError as err:
+        ...     print(err)
+        scan.nii.gz: the volume is empty (all voxels are 0)
     """
 
 
@@ -31,10 +30,9 @@ class InputFileNotFoundError(InputFileError, FileNotFoundError):
     Both an ``InputFileError`` and a ``FileNotFoundError``, so either
     ``except`` clause catches it.
 
-    Example:
-
-    >>> isinstance(InputFileNotFoundError("x.nii.gz: no such file"), FileNotFoundError)
-    True
+    Examples:
+        >>> isinstance(InputFileNotFoundError("x.nii.gz: no such file"), FileNotFoundError)
+        True
     """
 
 
@@ -43,10 +41,9 @@ class OutputExistsError(InputFileError, FileExistsError):
 
     Both an ``InputFileError`` and a ``FileExistsError``.
 
-    Example:
-
-    >>> isinstance(OutputExistsError("out.nii.gz: exists"), InputFileError)
-    True
+    Examples:
+        >>> isinstance(OutputExistsError("out.nii.gz: exists"), InputFileError)
+        True
     """
 
 
@@ -57,10 +54,9 @@ class ModelOutputError(ValueError):
     Raised by `medresae.inference.denoise`; the fault is the model's, not the
     volume's, so the command line names the model file in the message.
 
-    Example:
-
-    >>> isinstance(ModelOutputError("returned 2 arrays"), ValueError)
-    True
+    Examples:
+        >>> isinstance(ModelOutputError("returned 2 arrays"), ValueError)
+        True
     """
 
 
@@ -69,10 +65,9 @@ class ExtremeValuesWarning(UserWarning):
     corrupt 1e30 voxel); `medresae.inference.denoise` kept them out of the
     model's input and passed them through unchanged.
 
-    Example:
-
-    >>> issubclass(ExtremeValuesWarning, UserWarning)
-    True
+    Examples:
+        >>> issubclass(ExtremeValuesWarning, UserWarning)
+        True
     """
 
 
@@ -83,22 +78,20 @@ class ClippedValuesWarning(UserWarning):
     an int16 or uint8 scan) with a one-line message that names the file,
     the number of clipped voxels and the dtype's range.
 
-    Example:
-
-    >>> issubclass(ClippedValuesWarning, UserWarning)
-    True
+    Examples:
+        >>> issubclass(ClippedValuesWarning, UserWarning)
+        True
     """
 
 
 def first_line(err):
     """The first line of an exception's message, or its type when it has none.
 
-    Example:
-
-    >>> first_line(ValueError("volume.nii.gz: empty\\nmore detail"))
-    'volume.nii.gz: empty'
-    >>> first_line(KeyError())
-    'KeyError'
+    Examples:
+        >>> first_line(ValueError("volume.nii.gz: empty\\nmore detail"))
+        'volume.nii.gz: empty'
+        >>> first_line(KeyError())
+        'KeyError'
     """
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
@@ -109,10 +102,9 @@ def one_line_reason(err, limit=400):
     text, whitespace folded, and a long text cut at the end of a sentence
     (or a word) rather than mid-word.
 
-    Example:
-
-    >>> one_line_reason(ValueError("Bad value.   Try again."))
-    'ValueError: Bad value. Try again.'
+    Examples:
+        >>> one_line_reason(ValueError("Bad value.   Try again."))
+        'ValueError: Bad value. Try again.'
     """
     text = " ".join(str(err).split())
     if len(text) > limit:

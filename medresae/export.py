@@ -44,10 +44,9 @@ class ExportNotSupportedError(ValueError):
     """The format cannot be exported on the active Keras backend (or needs a
     package that is not installed); the message says what to do.
 
-    Example:
-
-    >>> isinstance(ExportNotSupportedError("onnx on jax"), ValueError)
-    True
+    Examples:
+        >>> isinstance(ExportNotSupportedError("onnx on jax"), ValueError)
+        True
     """
 
 
@@ -83,10 +82,9 @@ def normalize_format(format):
     Raises:
         ValueError: for any other name.
 
-    Example:
-
-    >>> normalize_format("tf_saved_model")
-    'savedmodel'
+    Examples:
+        >>> normalize_format("tf_saved_model")
+        'savedmodel'
     """
     name = _ALIASES.get(str(format).lower(), str(format).lower())
     if name not in FORMATS:
@@ -106,12 +104,11 @@ def unsupported_reason(format, backend, shape=None):
         A one-line message naming the backend and the format and saying what
         to do, or `None`.
 
-    Example:
-
-    >>> unsupported_reason("savedmodel", "tensorflow") is None
-    True
-    >>> print(unsupported_reason("onnx", "jax"))  # doctest: +ELLIPSIS
-    onnx export is not supported on the jax backend (...); use --backend tensorflow (...), the .keras file loads ...
+    Examples:
+        >>> unsupported_reason("savedmodel", "tensorflow") is None
+        True
+        >>> print(unsupported_reason("onnx", "jax"))  # doctest: +ELLIPSIS
+        onnx export is not supported on the jax backend (...); use --backend tensorflow (...), the .keras file loads ...
     """
     format = normalize_format(format)
     hint = "use --backend tensorflow (KERAS_BACKEND=tensorflow), the .keras file loads on any backend"
@@ -254,16 +251,15 @@ def export_model(model, path, format="savedmodel", shape=None, overwrite=False, 
             single-input float32, a failed export, or an artifact whose
             output differs from the model's by more than `atol`.
 
-    Example:
-
-    >>> from medresae.models import ResUNet
-    >>> model = ResUNet(spatial_dims=2, filters=(4, 8), n_blocks=1)
-    >>> result = export_model(model, "denoiser_savedmodel")  # doctest: +SKIP
-    >>> result.max_abs_diff < result.tolerance  # doctest: +SKIP
-    True
-    >>> import tensorflow as tf  # doctest: +SKIP
-    >>> served = tf.saved_model.load("denoiser_savedmodel")  # doctest: +SKIP
-    >>> y = served.serve(tf.zeros((1, 32, 32, 1)))  # doctest: +SKIP
+    Examples:
+        >>> from medresae.models import ResUNet
+        >>> model = ResUNet(spatial_dims=2, filters=(4, 8), n_blocks=1)
+        >>> result = export_model(model, "denoiser_savedmodel")  # doctest: +SKIP
+        >>> result.max_abs_diff < result.tolerance  # doctest: +SKIP
+        True
+        >>> import tensorflow as tf  # doctest: +SKIP
+        >>> served = tf.saved_model.load("denoiser_savedmodel")  # doctest: +SKIP
+        >>> y = served.serve(tf.zeros((1, 32, 32, 1)))  # doctest: +SKIP
     """
     import keras
     import numpy as np

@@ -69,11 +69,10 @@ def intensity_bands(image, modality, body):
     """{band name: boolean mask}: CT air, soft tissue and bone by HU; MR dark,
     middle and bright thirds of the intensities inside `body`.
 
-    Example:
-
-    >>> image = np.arange(27.0).reshape(3, 3, 3)
-    >>> {name: int(m.sum()) for name, m in intensity_bands(image, "mr", image > 2).items()}
-    {'dark tissue': 8, 'middle tissue': 8, 'bright tissue': 8}
+    Examples:
+        >>> image = np.arange(27.0).reshape(3, 3, 3)
+        >>> {name: int(m.sum()) for name, m in intensity_bands(image, "mr", image > 2).items()}
+        {'dark tissue': 8, 'middle tissue': 8, 'bright tissue': 8}
     """
     if modality == "ct":
         return {name: (image >= lo) & (image < hi) for name, lo, hi in CT_BANDS}
@@ -101,15 +100,14 @@ def check_denoised(noisy, denoised, modality="mr", sigma=None, limit=DEFAULT_LIM
     Returns:
         A `GuardReport`.
 
-    Example:
-
-    >>> rng = np.random.default_rng(0)
-    >>> clean = np.zeros((48, 48, 8)); clean[8:40, 8:40] = 1.0
-    >>> noisy = clean + rng.normal(0, 0.05, clean.shape)
-    >>> check_denoised(noisy, clean).ok
-    True
-    >>> check_denoised(noisy, np.full(clean.shape, 0.5)).ok
-    False
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> clean = np.zeros((48, 48, 8)); clean[8:40, 8:40] = 1.0
+        >>> noisy = clean + rng.normal(0, 0.05, clean.shape)
+        >>> check_denoised(noisy, clean).ok
+        True
+        >>> check_denoised(noisy, np.full(clean.shape, 0.5)).ok
+        False
     """
     noisy = np.asarray(noisy, np.float64)
     denoised = np.asarray(denoised, np.float64)

@@ -157,13 +157,12 @@ def check_model(model, tile=None):
             classifier), or `tile` is not a multiple of its
             `spatial_divisor` or differs from its fixed input size.
 
-    Example:
-
-    >>> check_model(keras.Sequential([keras.Input((None, None, 1)), keras.layers.Identity()]), tile=64)
-    >>> check_model(keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)]))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: `model` must be an image-to-image model ... its input shape is (None, 10)
+    Examples:
+        >>> check_model(keras.Sequential([keras.Input((None, None, 1)), keras.layers.Identity()]), tile=64)
+        >>> check_model(keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)]))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: `model` must be an image-to-image model ... its input shape is (None, 10)
     """
     dims, divisor, _, fixed = _model_spec(model)
     if tile is not None and dims is not None:
@@ -277,13 +276,12 @@ def denoise(
             range away from it (corrupt values such as 1e30) were kept out
             of the model's input and passed through unchanged.
 
-    Example:
-
-    >>> model = keras.Sequential([keras.Input((None, None, None, 1)), keras.layers.Identity()])
-    >>> volume = np.random.default_rng(0).random((23, 17, 9, 1)).astype("float32")
-    >>> out = denoise(model, volume, tile=16, overlap=0.25, progress=False)
-    >>> out.shape, bool(np.allclose(out, volume, atol=1e-5))
-    ((23, 17, 9, 1), True)
+    Examples:
+        >>> model = keras.Sequential([keras.Input((None, None, None, 1)), keras.layers.Identity()])
+        >>> volume = np.random.default_rng(0).random((23, 17, 9, 1)).astype("float32")
+        >>> out = denoise(model, volume, tile=16, overlap=0.25, progress=False)
+        >>> out.shape, bool(np.allclose(out, volume, atol=1e-5))
+        ((23, 17, 9, 1), True)
     """
     if (
         not isinstance(overlap, numbers.Real) or isinstance(overlap, bool)

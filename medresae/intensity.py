@@ -32,14 +32,13 @@ class IntensityNormalizer:
         lower: lower percentile (percentile) or HU value (window).
         upper: upper percentile (percentile) or HU value (window).
 
-    Example:
-
-    >>> x = np.array([0.0, 10.0, 200.0, 1000.0])
-    >>> norm = IntensityNormalizer("percentile", upper=100.0).fit(x)
-    >>> print([round(float(v), 6) for v in norm.transform(x)])
-    [0.0, 0.01, 0.2, 1.0]
-    >>> np.allclose(norm.inverse(norm.transform(x)), x)
-    True
+    Examples:
+        >>> x = np.array([0.0, 10.0, 200.0, 1000.0])
+        >>> norm = IntensityNormalizer("percentile", upper=100.0).fit(x)
+        >>> print([round(float(v), 6) for v in norm.transform(x)])
+        [0.0, 0.01, 0.2, 1.0]
+        >>> np.allclose(norm.inverse(norm.transform(x)), x)
+        True
     """
 
     def __init__(self, method="percentile", lower=None, upper=None, low=None, high=None):

@@ -12,11 +12,10 @@ def masked_mse(y_true, y_pred):
     `medresae.data.PatchDataset(kind='noise2void')` yields it; `y_pred` has
     the target channels only.
 
-    Example:
-
-    >>> y_true = np.zeros((1, 4, 4, 2), "float32"); y_true[0, 1, 1, 1] = 1.0
-    >>> round(float(masked_mse(y_true, np.ones((1, 4, 4, 1), "float32"))), 5)
-    1.0
+    Examples:
+        >>> y_true = np.zeros((1, 4, 4, 2), "float32"); y_true[0, 1, 1, 1] = 1.0
+        >>> round(float(masked_mse(y_true, np.ones((1, 4, 4, 1), "float32"))), 5)
+        1.0
     """
     target, mask = y_true[..., :-1], y_true[..., -1:]
     squared = ops.square(target - y_pred) * mask
@@ -45,11 +44,10 @@ def ssim_loss(y_true, y_pred):
     Works in 2D and 3D (channels last). Pair it with MSE or L1 (`mse_ssim`)
     for denoising: SSIM alone does not pin the mean intensity.
 
-    Example:
-
-    >>> x = np.random.rand(1, 16, 16, 1).astype("float32")
-    >>> round(float(ssim_loss(x, x)), 4)
-    0.0
+    Examples:
+        >>> x = np.random.rand(1, 16, 16, 1).astype("float32")
+        >>> round(float(ssim_loss(x, x)), 4)
+        0.0
     """
     y_true = ops.cast(y_true, y_pred.dtype)
     spatial_dims = len(y_pred.shape) - 2
@@ -74,10 +72,9 @@ LOSSES = ("mse", "l1", "ssim", "mse_ssim")
 def get_loss(name, masked=False):
     """A loss by name; `masked=True` gives the blind-spot version (Noise2Void).
 
-    Example:
-
-    >>> get_loss("l1", masked=True).__name__
-    'masked_l1'
+    Examples:
+        >>> get_loss("l1", masked=True).__name__
+        'masked_l1'
     """
     if name not in LOSSES:
         raise ValueError(f"Unknown `loss`: {name!r}. Expected one of {', '.join(map(repr, LOSSES))}.")

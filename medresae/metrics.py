@@ -204,13 +204,12 @@ def psnr(reference, image, mask=None, data_range=None):
         ValueError: shapes differ, NaN/inf values, a bad `mask` or `data_range`,
             or a constant `reference` without `data_range`.
 
-    Example:
-
-    >>> ref = np.zeros((8, 8)); ref[2:6, 2:6] = 1.0
-    >>> round(psnr(ref, ref + 0.1), 2)
-    20.0
-    >>> psnr(ref, ref)
-    inf
+    Examples:
+        >>> ref = np.zeros((8, 8)); ref[2:6, 2:6] = 1.0
+        >>> round(psnr(ref, ref + 0.1), 2)
+        20.0
+        >>> psnr(ref, ref)
+        inf
     """
     reference, image = _prepare(reference, image)
     ranges = _data_ranges(reference, data_range)
@@ -243,11 +242,10 @@ def ssim(reference, image, mask=None, data_range=None, window="uniform"):
     Raises:
         ValueError: as for `psnr`, or no axis of size >= 3.
 
-    Example:
-
-    >>> ref = np.random.default_rng(0).random((16, 16, 4))
-    >>> ssim(ref, ref)
-    1.0
+    Examples:
+        >>> ref = np.random.default_rng(0).random((16, 16, 4))
+        >>> ssim(ref, ref)
+        1.0
     """
     window = check_choice(window, "window", SSIM_WINDOWS)
     reference, image = _prepare(reference, image)
@@ -274,11 +272,10 @@ def nrmse(reference, image, mask=None, data_range=None):
     Raises:
         ValueError: as for `psnr`.
 
-    Example:
-
-    >>> ref = np.zeros((8, 8)); ref[2:6, 2:6] = 2.0
-    >>> round(nrmse(ref, ref + 0.1), 3)
-    0.05
+    Examples:
+        >>> ref = np.zeros((8, 8)); ref[2:6, 2:6] = 2.0
+        >>> round(nrmse(ref, ref + 0.1), 3)
+        0.05
     """
     reference, image = _prepare(reference, image)
     ranges = _data_ranges(reference, data_range)
@@ -324,13 +321,12 @@ def foreground_mask(reference, fraction=0.1, closing=2):
     Raises:
         ValueError: NaN/inf in `reference`, a bad `fraction` or `closing`.
 
-    Example:
-
-    >>> vol = np.zeros((32, 32, 8)); vol[8:24, 8:24, 2:6] = 1.0
-    >>> vol[14:18, 14:18, 3:5] = 0.0  # a dark hole inside
-    >>> mask = foreground_mask(vol)
-    >>> int(mask.sum()) == 16 * 16 * 4
-    True
+    Examples:
+        >>> vol = np.zeros((32, 32, 8)); vol[8:24, 8:24, 2:6] = 1.0
+        >>> vol[14:18, 14:18, 3:5] = 0.0  # a dark hole inside
+        >>> mask = foreground_mask(vol)
+        >>> int(mask.sum()) == 16 * 16 * 4
+        True
     """
     reference = _with_channels(_check_finite(reference, "reference"), "reference").mean(axis=-1)
     fraction = check_positive_number(fraction, "fraction")
@@ -377,15 +373,14 @@ def evaluate(reference, image, mask="auto", data_range=None, ssim_window="unifor
     Raises:
         ValueError: as for `psnr`.
 
-    Example:
-
-    >>> rng = np.random.default_rng(0)
-    >>> ref = np.zeros((24, 24, 8)); ref[4:20, 4:20, 2:6] = 1.0
-    >>> scores = evaluate(ref, ref + 0.05 * rng.standard_normal(ref.shape))
-    >>> sorted(scores)
-    ['nrmse', 'nrmse_mask', 'psnr', 'psnr_mask', 'ssim', 'ssim_mask']
-    >>> round(scores["psnr"])
-    26
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> ref = np.zeros((24, 24, 8)); ref[4:20, 4:20, 2:6] = 1.0
+        >>> scores = evaluate(ref, ref + 0.05 * rng.standard_normal(ref.shape))
+        >>> sorted(scores)
+        ['nrmse', 'nrmse_mask', 'psnr', 'psnr_mask', 'ssim', 'ssim_mask']
+        >>> round(scores["psnr"])
+        26
     """
     ssim_window = check_choice(ssim_window, "ssim_window", SSIM_WINDOWS)
     reference, image = _prepare(reference, image)

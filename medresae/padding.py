@@ -27,11 +27,10 @@ def pad_to_multiple(x, divisor, mode="reflect"):
         ValueError: if `x` does not have `len(divisor) + 2` axes or `mode`
             is unknown.
 
-    Example:
-
-    >>> padded, shape = pad_to_multiple(np.zeros((1, 37, 50, 23, 1)), (4, 4, 2))
-    >>> padded.shape
-    (1, 40, 52, 24, 1)
+    Examples:
+        >>> padded, shape = pad_to_multiple(np.zeros((1, 37, 50, 23, 1)), (4, 4, 2))
+        >>> padded.shape
+        (1, 40, 52, 24, 1)
     """
     x = np.asarray(x)
     check_choice(mode, "mode", PAD_MODES)
@@ -58,10 +57,9 @@ def crop_to_shape(y, shape):
     """Crops a prediction on a padded array back to `shape` (the centred crop
     that undoes `pad_to_multiple`). The channel axis is kept as predicted.
 
-    Example:
-
-    >>> crop_to_shape(np.zeros((1, 40, 52, 24, 1)), (1, 37, 50, 23, 1)).shape
-    (1, 37, 50, 23, 1)
+    Examples:
+        >>> crop_to_shape(np.zeros((1, 40, 52, 24, 1)), (1, 37, 50, 23, 1)).shape
+        (1, 37, 50, 23, 1)
     """
     y = np.asarray(y)
     slices = [slice(None)]
@@ -87,12 +85,11 @@ def predict_padded(model, x, batch_size=1, mode="reflect"):
     Returns:
         The prediction, with the spatial size of `x`.
 
-    Example:
-
-    >>> from medresae.models import ResUNet
-    >>> model = ResUNet(spatial_dims=3, filters=(4, 8), n_blocks=1)
-    >>> predict_padded(model, np.zeros((1, 37, 50, 23, 1), "float32")).shape
-    (1, 37, 50, 23, 1)
+    Examples:
+        >>> from medresae.models import ResUNet
+        >>> model = ResUNet(spatial_dims=3, filters=(4, 8), n_blocks=1)
+        >>> predict_padded(model, np.zeros((1, 37, 50, 23, 1), "float32")).shape
+        (1, 37, 50, 23, 1)
     """
     x = np.asarray(x)
     divisor = getattr(model, "spatial_divisor", None) or (1,) * (x.ndim - 2)

@@ -29,10 +29,9 @@ def _jax_has_accelerator():
 def slow_path_message(spatial_dims):
     """A one-line explanation when the active backend is a slow choice here, else None.
 
-    Example:
-
-    >>> slow_path_message(2) is None
-    True
+    Examples:
+        >>> slow_path_message(2) is None
+        True
     """
     backend = keras.backend.backend()
     if spatial_dims != 3 or backend != "jax" or _jax_has_accelerator():

@@ -36,11 +36,10 @@ def load_denoiser(path=None, preset=None, dtype="float32"):
             `InputFileNotFoundError` for a missing file.
         ValueError: both or neither of `path` and `preset`.
 
-    Example:
-
-    >>> model = load_denoiser(preset="brain-mr")
-    >>> model.metadata["modality"]
-    'mr'
+    Examples:
+        >>> model = load_denoiser(preset="brain-mr")
+        >>> model.metadata["modality"]
+        'mr'
     """
     if (path is None) == (preset is None):
         raise ValueError(f"Pass exactly one of `path` and `preset`. Received: path={path!r}, preset={preset!r}")

@@ -49,13 +49,12 @@ def gaussian_importance_map(tile, sigma_scale=0.125):
     Returns:
         A float32 array of shape `tile`.
 
-    Example:
-
-    >>> w = gaussian_importance_map((5, 4))
-    >>> w.shape, float(w.max()), bool(w.min() > 0)
-    ((5, 4), 1.0, True)
-    >>> bool(np.allclose(w, w[::-1, ::-1]))
-    True
+    Examples:
+        >>> w = gaussian_importance_map((5, 4))
+        >>> w.shape, float(w.max()), bool(w.min() > 0)
+        ((5, 4), 1.0, True)
+        >>> bool(np.allclose(w, w[::-1, ::-1]))
+        True
     """
     if isinstance(tile, numbers.Integral) and not isinstance(tile, bool):
         tile = (tile,)
@@ -81,12 +80,11 @@ def tile_starts(size, tile, step):
     Returns:
         A sorted list of distinct ints, first 0 and last ``size - tile``.
 
-    Example:
-
-    >>> tile_starts(10, 4, 3)
-    [0, 3, 6]
-    >>> tile_starts(11, 4, 3)
-    [0, 3, 6, 7]
+    Examples:
+        >>> tile_starts(10, 4, 3)
+        [0, 3, 6]
+        >>> tile_starts(11, 4, 3)
+        [0, 3, 6, 7]
     """
     size = check_positive_int(size, "size")
     tile = check_positive_int(tile, "tile")
@@ -181,11 +179,10 @@ def plan_tiles(sizes, tile, divisor, overlap=0.25, slicewise=False, sigma_scale=
     Returns:
         A `TilePlan`.
 
-    Example:
-
-    >>> plan = plan_tiles((100, 40, 9), tile=(64, 40, 8), divisor=(4, 4, 1))
-    >>> plan.padded_sizes, plan.starts
-    ((100, 40, 9), ([0, 36], [0], [0, 1]))
+    Examples:
+        >>> plan = plan_tiles((100, 40, 9), tile=(64, 40, 8), divisor=(4, 4, 1))
+        >>> plan.padded_sizes, plan.starts
+        ((100, 40, 9), ([0, 36], [0], [0, 1]))
     """
     sizes = tuple(int(s) for s in sizes)
     tile, divisor = tuple(tile), tuple(divisor)
@@ -220,13 +217,12 @@ def sliding_window_predict(predict, x, plan, batch_size=4, flips=((),), progress
         A float32 array `(*plan.sizes, out_channels)`: the blended
         prediction, cropped to the volume.
 
-    Example:
-
-    >>> plan = plan_tiles((20, 12, 3), tile=(8, 8, 2), divisor=(1, 1, 1))
-    >>> x = np.random.default_rng(0).random((20, 12, 3, 1)).astype("float32")
-    >>> out = sliding_window_predict(lambda b: b, x, plan, progress=False)
-    >>> bool(np.allclose(out, x, atol=1e-5))
-    True
+    Examples:
+        >>> plan = plan_tiles((20, 12, 3), tile=(8, 8, 2), divisor=(1, 1, 1))
+        >>> x = np.random.default_rng(0).random((20, 12, 3, 1)).astype("float32")
+        >>> out = sliding_window_predict(lambda b: b, x, plan, progress=False)
+        >>> bool(np.allclose(out, x, atol=1e-5))
+        True
     """
     if any(any(p) for p in plan.pads):
         x = np.pad(x, list(plan.pads) + [(0, 0)], mode="reflect")

@@ -42,11 +42,10 @@ def build_denoiser(architecture="resunet", spatial_dims=3, channels=1, filters=(
         n_blocks: residual blocks per level.
         **kwargs: passed to the model.
 
-    Example:
-
-    >>> model = build_denoiser("resunet", 3, filters=(8, 16), strides=(2, 2, 1))
-    >>> model.spatial_divisor
-    (2, 2, 1)
+    Examples:
+        >>> model = build_denoiser("resunet", 3, filters=(8, 16), strides=(2, 2, 1))
+        >>> model.spatial_divisor
+        (2, 2, 1)
     """
     check_choice(architecture, "architecture", ARCHITECTURES)
     if architecture == "resunet":
@@ -291,11 +290,10 @@ def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise=TRAININ
     Returns:
         `(model, history)`.
 
-    Example:
-
-    >>> from medresae.sample_data import sample_path
-    >>> model, history = train_denoiser("synthetic", [sample_path("brain_mr")], "run",
-    ...                                 patch_size=(32, 32, 8), epochs=1, steps_per_epoch=2)  # doctest: +SKIP
+    Examples:
+        >>> from medresae.sample_data import sample_path
+        >>> model, history = train_denoiser("synthetic", [sample_path("brain_mr")], "run",
+        ...                                 patch_size=(32, 32, 8), epochs=1, steps_per_epoch=2)  # doctest: +SKIP
     """
     check_choice(kind, "kind", KINDS)
     # The model's own dtype policy: nothing global changes, so the caller's policy stays as it was.

@@ -1,6 +1,7 @@
 """The tutorials run as written (small sizes with CI=true) on this backend, and the docs site builds."""
 
 import glob
+import html
 import importlib.util
 import os
 import re
@@ -46,10 +47,19 @@ def test_docs_site_builds_strict_and_tutorial_pages_show_figures(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", "docs/mkdocs.yml",
                              "-d", str(site)], cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
-    for page in ("index", "getting-started", "concepts", "cli", "benchmarks", "troubleshooting", "api"):
+    for page in ("index", "getting-started", "concepts", "cli", "benchmarks", "troubleshooting", "api", "api/noise"):
         assert (site / page / "index.html").exists() or (site / f"{page}.html").exists() or page == "index"
     assert "medresae denoise" in (site / "cli" / "index.html").read_text()  # the generated --help
-    assert "ResUNet" in (site / "api" / "index.html").read_text()
+    assert "ResUNet" in (site / "api" / "models" / "index.html").read_text()
+    api_index = (site / "api" / "index.html").read_text()
+    assert api_index.count('href="noise/"') >= 1, "the API index links every module page"
+    noise_page = (site / "api" / "noise" / "index.html").read_text()
+    assert "&gt;&gt;&gt;" in noise_page and "<blockquote>" not in noise_page, "Examples render as code"
+    for page in site.glob("**/index.html"):
+        text = page.read_text()
+        ids = set(re.findall(r'id="([^"]+)"', text))
+        dead = sorted({a for a in re.findall(r'href="#([^"]+)"', text) if html.unescape(a) not in ids})
+        assert not dead, f"{page.relative_to(site)}: links to missing anchors {dead}"
     for path in TUTORIALS:
         name = os.path.splitext(os.path.basename(path))[0]
         html = (site / "tutorials" / name / "index.html").read_text()

@@ -76,7 +76,7 @@ print("ResNet-18 3D:", f"{classifier.count_params():,} parameters,",
       "loss after one epoch:", round(float(history.history["loss"][-1]), 3))
 
 # %% [markdown]
-# ## ResNet-50 in 2D: the same network as `keras.applications.ResNet50`
+# ## ResNet-50 in 2D: the same network as Keras' ResNet50
 #
 # Same layers, same weight shapes, same 25,636,712 parameters (a test
 # checks this on every backend).
@@ -115,7 +115,7 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## `model.summary()` and a plot of the architecture
+# ## The model summary and a plot of the architecture
 
 # %%
 unet.summary(line_length=100)

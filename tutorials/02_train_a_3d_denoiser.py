@@ -20,6 +20,7 @@
 
 # %%
 import os
+import warnings
 
 import keras
 import matplotlib.pyplot as plt
@@ -38,6 +39,9 @@ from medresae.transforms import InvertibleScaleIntensityd, RandAddNoised
 
 SMALL = os.environ.get("CI") == "true"
 print("Keras backend:", keras.backend.backend())
+# MONAI builds every image reader in LoadImaged, including a GPU DICOM decoder that warns when it is
+# unavailable; harmless for NIfTI files.
+warnings.filterwarnings("ignore", message="NvImgCodecPydicomReader")
 
 # %% [markdown]
 # ## The transforms, one by one
@@ -67,7 +71,7 @@ for ax, key in zip(axes, ("target", "image")):
 plt.show()
 
 # %% [markdown]
-# ## `PatchDataset`: the same chain, cached, batched, channels-last
+# ## PatchDataset: the same chain, cached, batched, channels-last
 
 # %%
 patch = (32, 32, 8) if SMALL else (48, 48, 8)
@@ -159,5 +163,5 @@ plt.show()
 # batches from one scan pull a model trained on 12 volumes towards that one
 # scan. Before you keep a fine-tuned model, score it against the preset on a
 # scan it was not trained on, as here; fine-tuning pays when your scans
-# differ from the presets' training data (docs/presets.md, "Scope") and you
+# differ from the presets' training data ([Presets: Scope](../../presets/#scope)) and you
 # have several of them.

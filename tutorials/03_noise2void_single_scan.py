@@ -72,7 +72,7 @@ n2v_model, _ = train_denoiser(
 n2v = denoise(n2v_model, noisy[..., None], normalize="percentile", progress=False)[..., 0]
 
 # %% [markdown]
-# ## 2. The `brain-mr` preset, then adapted to this scan
+# ## 2. The brain-mr preset, then adapted to this scan
 
 # %%
 preset = load_preset("brain-mr")
@@ -106,8 +106,8 @@ plt.show()
 # scan (TensorFlow, a few minutes on a 2-core CPU) foreground PSNR goes
 # from 33.39 to 33.99 dB and whole-volume PSNR from 34.45 to 34.97 dB; the
 # 4 steps of the documentation build change little. Its targets follow the
-# Rician statistics of magnitude images (docs/presets.md, "Adapting a preset
-# to your scan"); built on the raw scan, as in earlier versions, 4 steps
+# Rician statistics of magnitude images ([Presets: Adapting a preset
+# to your scan](../../presets/#adapting-a-preset-to-your-scan)); built on the raw scan, as in earlier versions, 4 steps
 # lifted the dark background by about one sigma and cost 1.7 dB inside the
 # head.
 #

@@ -71,7 +71,7 @@ for name, image in noisy.items():
     print(f"{name:<11} noise std inside the body {np.std((image - clean)[body]):6.1f} HU")
 
 # %% [markdown]
-# ## Denoise with the `ct` preset
+# ## Denoise with the ct preset
 #
 # The preset was trained on whole-slice simulations of another chest CT at
 # 4e3-2e5 photons per ray; it takes HU and returns HU.

@@ -73,7 +73,7 @@ def run(code, env):
 
 
 # %% [markdown]
-# ## One option: `medresae train --distribute`
+# ## One option: medresae train --distribute
 #
 # Here on JAX with two simulated CPU devices; on a machine with GPUs, drop
 # `XLA_FLAGS` and the GPUs are used.
@@ -122,7 +122,7 @@ plt.show()
 # What `--distribute` does is a few lines of each engine's own API; use
 # them directly for your own models and training loops.
 #
-# ### JAX: `keras.distribution.DataParallel` on 2 simulated CPU devices
+# ### JAX: DataParallel on 2 simulated CPU devices
 #
 # `XLA_FLAGS=--xla_force_host_platform_device_count=2` makes XLA expose two
 # CPU devices. `DataParallel` replicates the weights and splits each batch
@@ -139,7 +139,7 @@ keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devi
 run(jax_code, {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
 
 # %% [markdown]
-# ### TensorFlow: `tf.distribute.MirroredStrategy` on 2 logical CPU devices
+# ### TensorFlow: MirroredStrategy on 2 logical CPU devices
 
 # %%
 tf_code = """

@@ -60,11 +60,10 @@ class TorchResUNet(nn.Module):
         strides: per-axis down-sampling between levels (one tuple for all).
         kernel_size: kernel of the residual blocks (odd).
 
-    Example:
-
-    >>> net = TorchResUNet(filters=(16, 32), n_blocks=1, strides=(2, 2, 1))
-    >>> net(torch.zeros(1, 1, 32, 32, 8)).shape
-    torch.Size([1, 1, 32, 32, 8])
+    Examples:
+        >>> net = TorchResUNet(filters=(16, 32), n_blocks=1, strides=(2, 2, 1))
+        >>> net(torch.zeros(1, 1, 32, 32, 8)).shape
+        torch.Size([1, 1, 32, 32, 8])
     """
 
     def __init__(self, in_channels=1, filters=(32, 64, 128), n_blocks=2, strides=2, kernel_size=3):

@@ -14,10 +14,9 @@ from medresae.io.volume import Volume
 def is_nifti_path(path):
     """Whether `path` names a NIfTI file (``.nii`` or ``.nii.gz``, any case).
 
-    Example:
-
-    >>> is_nifti_path("scan.nii.gz"), is_nifti_path("scan.nii"), is_nifti_path("scan.gz")
-    (True, True, False)
+    Examples:
+        >>> is_nifti_path("scan.nii.gz"), is_nifti_path("scan.nii"), is_nifti_path("scan.gz")
+        (True, True, False)
     """
     return os.fspath(path).lower().endswith(_NIFTI_SUFFIXES)
 
@@ -37,10 +36,9 @@ def list_nifti(folder):
     Raises:
         InputFileError: if `folder` does not exist or is not a folder.
 
-    Example:
-
-    >>> list_nifti("scans")  # doctest: +SKIP
-    ['scans/a.nii.gz', 'scans/b.nii']
+    Examples:
+        >>> list_nifti("scans")  # doctest: +SKIP
+        ['scans/a.nii.gz', 'scans/b.nii']
     """
     folder = os.fspath(folder)
     if not os.path.exists(folder):
@@ -80,11 +78,10 @@ def load_volume(path, check_values=True):
             is a folder with no or mixed DICOM series, or (with
             `check_values`) has NaN/inf voxels or constant values.
 
-    Example:
-
-    >>> vol = load_volume("t1.nii.gz")  # doctest: +SKIP
-    >>> vol.array.shape, vol.voxel_sizes  # doctest: +SKIP
-    ((182, 218, 182, 1), (1.0, 1.0, 1.0))
+    Examples:
+        >>> vol = load_volume("t1.nii.gz")  # doctest: +SKIP
+        >>> vol.array.shape, vol.voxel_sizes  # doctest: +SKIP
+        ((182, 218, 182, 1), (1.0, 1.0, 1.0))
     """
     path = os.fspath(path)
     if not os.path.exists(path):

@@ -23,12 +23,11 @@ class Volume:
             slope/intercept (MONAI applies it).
         path: the file or folder that was read.
 
-    Example:
-
-    >>> import numpy as np
-    >>> v = Volume(np.zeros((4, 4, 2, 1), "float32"), np.diag([0.5, 0.5, 2.0, 1.0]))
-    >>> v.spatial_shape, v.voxel_sizes, v.orientation
-    ((4, 4, 2), (0.5, 0.5, 2.0), ('R', 'A', 'S'))
+    Examples:
+        >>> import numpy as np
+        >>> v = Volume(np.zeros((4, 4, 2, 1), "float32"), np.diag([0.5, 0.5, 2.0, 1.0]))
+        >>> v.spatial_shape, v.voxel_sizes, v.orientation
+        ((4, 4, 2), (0.5, 0.5, 2.0), ('R', 'A', 'S'))
     """
 
     array: np.ndarray

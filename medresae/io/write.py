@@ -53,11 +53,10 @@ def save_volume(path, array, like=None, dtype="float32", overwrite=False):
             file, or `path` exists without `overwrite` (an
             `OutputExistsError`, also a ``FileExistsError``).
 
-    Example:
-
-    >>> vol = load_volume("t1.nii.gz")  # doctest: +SKIP
-    >>> save_volume("t1_denoised.nii.gz", vol.array, like=vol)  # doctest: +SKIP
-    't1_denoised.nii.gz'
+    Examples:
+        >>> vol = load_volume("t1.nii.gz")  # doctest: +SKIP
+        >>> save_volume("t1_denoised.nii.gz", vol.array, like=vol)  # doctest: +SKIP
+        't1_denoised.nii.gz'
     """
     path = os.fspath(path)
     if not is_nifti_path(path):
@@ -131,13 +130,12 @@ def check_nifti_output(path, like=None, overwrite=False, dtype=None, source=None
         dtype: the output dtype (as for `save_volume`); None skips this check.
         source: the input's path when `like` is not loaded yet.
 
-    Example:
-
-    >>> check_nifti_output("denoised.nii.gz", overwrite=True)
-    >>> check_nifti_output("denoised.png")
-    Traceback (most recent call last):
-    ...
-    medresae.errors.InputFileError: denoised.png: unsupported output type; medresae writes .nii or .nii.gz files
+    Examples:
+        >>> check_nifti_output("denoised.nii.gz", overwrite=True)
+        >>> check_nifti_output("denoised.png")
+        Traceback (most recent call last):
+        ...
+        medresae.errors.InputFileError: denoised.png: unsupported output type; medresae writes .nii or .nii.gz files
     """
     path = os.fspath(path)
     if not is_nifti_path(path):

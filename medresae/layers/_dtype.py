@@ -11,12 +11,11 @@ def dtype_policy_scope(dtype):
     their dtype policy; None keeps the caller's. The caller's policy comes back
     afterwards. Keras keeps the policy per thread, so other threads never see it.
 
-    Example:
-
-    >>> with dtype_policy_scope("mixed_float16"):
-    ...     layer = keras.layers.Dense(2)
-    >>> layer.dtype_policy.name, keras.config.dtype_policy().name
-    ('mixed_float16', 'float32')
+    Examples:
+        >>> with dtype_policy_scope("mixed_float16"):
+        ...     layer = keras.layers.Dense(2)
+        >>> layer.dtype_policy.name, keras.config.dtype_policy().name
+        ('mixed_float16', 'float32')
     """
     if dtype is None:
         yield

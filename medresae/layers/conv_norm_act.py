@@ -74,11 +74,10 @@ class ConvNormAct(ChainLayer):
     Output shape:
         `(batch, *spatial_out, filters)`.
 
-    Example:
-
-    >>> layer = ConvNormAct(16, kernel_size=(3, 3, 1), spatial_dims=3)
-    >>> tuple(layer(np.zeros((1, 8, 8, 4, 1), "float32")).shape)
-    (1, 8, 8, 4, 16)
+    Examples:
+        >>> layer = ConvNormAct(16, kernel_size=(3, 3, 1), spatial_dims=3)
+        >>> tuple(layer(np.zeros((1, 8, 8, 4, 1), "float32")).shape)
+        (1, 8, 8, 4, 16)
     """
 
     def __init__(

@@ -32,11 +32,10 @@ class Downsample(ChainLayer):
     Output shape:
         `(batch, *ceil(spatial / strides), filters)`.
 
-    Example:
-
-    >>> tuple(Downsample(32, strides=(2, 2, 1), spatial_dims=3)(
-    ...     np.zeros((1, 8, 8, 4, 16), "float32")).shape)
-    (1, 4, 4, 4, 32)
+    Examples:
+        >>> tuple(Downsample(32, strides=(2, 2, 1), spatial_dims=3)(
+        ...     np.zeros((1, 8, 8, 4, 16), "float32")).shape)
+        (1, 4, 4, 4, 32)
     """
 
     def __init__(

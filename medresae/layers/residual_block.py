@@ -67,12 +67,11 @@ class ResidualBlock(keras.layers.Layer):
             bad kernel sizes or strides, or groups that do not divide the
             channels.
 
-    Example:
-
-    >>> block = ResidualBlock(16, variant="bottleneck", spatial_dims=3,
-    ...                       strides=(2, 2, 1))
-    >>> tuple(block(np.zeros((2, 8, 8, 4, 32), "float32")).shape)
-    (2, 4, 4, 4, 64)
+    Examples:
+        >>> block = ResidualBlock(16, variant="bottleneck", spatial_dims=3,
+        ...                       strides=(2, 2, 1))
+        >>> tuple(block(np.zeros((2, 8, 8, 4, 32), "float32")).shape)
+        (2, 4, 4, 4, 64)
     """
 
     def __init__(

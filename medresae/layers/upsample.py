@@ -36,11 +36,10 @@ class Upsample(ChainLayer):
     Output shape:
         `(batch, *spatial * strides, filters)`.
 
-    Example:
-
-    >>> tuple(Upsample(8, strides=(2, 2, 1), spatial_dims=3, mode="resize")(
-    ...     np.zeros((1, 4, 4, 4, 16), "float32")).shape)
-    (1, 8, 8, 4, 8)
+    Examples:
+        >>> tuple(Upsample(8, strides=(2, 2, 1), spatial_dims=3, mode="resize")(
+        ...     np.zeros((1, 4, 4, 4, 16), "float32")).shape)
+        (1, 8, 8, 4, 8)
     """
 
     def __init__(

@@ -26,12 +26,11 @@ class VariationalSampling(keras.layers.Layer):
         log_var: the log-variance, same shape as `mu`.
         training: sample (True) or return `mu` (False/None).
 
-    Example:
-
-    >>> layer = VariationalSampling(beta=0.5, seed=1)
-    >>> mu = np.zeros((2, 4), "float32")
-    >>> tuple(layer(mu, mu, training=False).shape)
-    (2, 4)
+    Examples:
+        >>> layer = VariationalSampling(beta=0.5, seed=1)
+        >>> mu = np.zeros((2, 4), "float32")
+        >>> tuple(layer(mu, mu, training=False).shape)
+        (2, 4)
     """
 
     def __init__(self, beta=1.0, seed=None, **kwargs):

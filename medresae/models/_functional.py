@@ -87,14 +87,13 @@ class FunctionalModel(keras.Model):
         another dtype policy, e.g. 'float32' to run a model trained in mixed
         precision on a CPU; the model itself when every layer already has it.
 
-        Example:
-
-        >>> from medresae.models import ResUNet
-        >>> mixed = ResUNet(spatial_dims=2, filters=(4, 8), n_blocks=1, dtype="mixed_float16")
-        >>> mixed.get_layer("head").dtype_policy.name
-        'mixed_float16'
-        >>> mixed.with_dtype("float32").get_layer("head").dtype_policy.name
-        'float32'
+        Examples:
+            >>> from medresae.models import ResUNet
+            >>> mixed = ResUNet(spatial_dims=2, filters=(4, 8), n_blocks=1, dtype="mixed_float16")
+            >>> mixed.get_layer("head").dtype_policy.name
+            'mixed_float16'
+            >>> mixed.with_dtype("float32").get_layer("head").dtype_policy.name
+            'float32'
         """
         policy = keras.dtype_policies.get(dtype)
         if all(layer.dtype_policy.name == policy.name for layer in self._flatten_layers()):

@@ -76,13 +76,12 @@ class ResUNet(FunctionalModel):
     Output shape:
         `(batch, *spatial, out_channels)`.
 
-    Example:
-
-    >>> model = ResUNet(spatial_dims=3, filters=(8, 16, 32), strides=(2, 2, 1))
-    >>> model.spatial_divisor
-    (4, 4, 1)
-    >>> model.predict(np.zeros((1, 16, 8, 3, 1), "float32"), verbose=0).shape
-    (1, 16, 8, 3, 1)
+    Examples:
+        >>> model = ResUNet(spatial_dims=3, filters=(8, 16, 32), strides=(2, 2, 1))
+        >>> model.spatial_divisor
+        (4, 4, 1)
+        >>> model.predict(np.zeros((1, 16, 8, 3, 1), "float32"), verbose=0).shape
+        (1, 16, 8, 3, 1)
     """
 
     def __init__(

@@ -59,12 +59,11 @@ class ResNet(FunctionalModel):
         groups: groups of group norm.
         activation: activation name.
 
-    Example:
-
-    >>> model = ResNet(depth=18, spatial_dims=3, in_channels=1, num_classes=2,
-    ...                filters=(8, 16, 32, 64))
-    >>> model.predict(np.zeros((1, 32, 32, 16, 1), "float32"), verbose=0).shape
-    (1, 2)
+    Examples:
+        >>> model = ResNet(depth=18, spatial_dims=3, in_channels=1, num_classes=2,
+        ...                filters=(8, 16, 32, 64))
+        >>> model.predict(np.zeros((1, 32, 32, 16, 1), "float32"), verbose=0).shape
+        (1, 2)
     """
 
     def __init__(

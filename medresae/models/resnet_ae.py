@@ -49,15 +49,14 @@ class ResNetAE(FunctionalModel):
     Output shape:
         `(batch, *input_size, out_channels)`.
 
-    Example:
-
-    >>> model = ResNetAE(spatial_dims=3, in_channels=1, input_size=None,
-    ...                  n_blocks=1, filters=(8, 16, 32), z_dim=8, bottleneck_dim=None,
-    ...                  strides=(2, 2, 1), output_activation=None)
-    >>> model.spatial_divisor
-    (4, 4, 1)
-    >>> model.predict(np.zeros((1, 16, 12, 5, 1), "float32"), verbose=0).shape
-    (1, 16, 12, 5, 1)
+    Examples:
+        >>> model = ResNetAE(spatial_dims=3, in_channels=1, input_size=None,
+        ...                  n_blocks=1, filters=(8, 16, 32), z_dim=8, bottleneck_dim=None,
+        ...                  strides=(2, 2, 1), output_activation=None)
+        >>> model.spatial_divisor
+        (4, 4, 1)
+        >>> model.predict(np.zeros((1, 16, 12, 5, 1), "float32"), verbose=0).shape
+        (1, 16, 12, 5, 1)
     """
 
     def __init__(

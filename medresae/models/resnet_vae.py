@@ -28,13 +28,12 @@ class ResNetVAE(ResNetAE):
         seed: seed of the sampling RNG.
         **others: as in `ResNetAE`.
 
-    Example:
-
-    >>> vae = ResNetVAE(spatial_dims=2, in_channels=1, input_size=(32, 32),
-    ...                 n_blocks=1, filters=(8, 16, 32), z_dim=8, bottleneck_dim=16,
-    ...                 beta=0.1, seed=0)
-    >>> vae.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0).shape
-    (2, 32, 32, 1)
+    Examples:
+        >>> vae = ResNetVAE(spatial_dims=2, in_channels=1, input_size=(32, 32),
+        ...                 n_blocks=1, filters=(8, 16, 32), z_dim=8, bottleneck_dim=16,
+        ...                 beta=0.1, seed=0)
+        >>> vae.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0).shape
+        (2, 32, 32, 1)
     """
 
     def __init__(

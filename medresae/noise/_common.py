@@ -42,10 +42,9 @@ def robust_max(x, percentile=99.5):
         ValueError: if `x` is empty or holds NaN/inf, or `percentile` is out
             of range.
 
-    Example:
-
-    >>> robust_max(np.arange(1001.0))
-    995.0
+    Examples:
+        >>> robust_max(np.arange(1001.0))
+        995.0
     """
     x = check_finite_array(x)
     ok = isinstance(percentile, numbers.Real) and not isinstance(percentile, bool)

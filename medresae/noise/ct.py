@@ -112,11 +112,10 @@ def low_dose_ct(
             or `mu_water`, a negative `electronic_sigma`, an unknown `units`,
             a bad `axis`, `n_angles` or `hu_range`.
 
-    Example:
-
-    >>> water = np.zeros((32, 32, 2))  # HU 0 everywhere
-    >>> low_dose_ct(water, i0=1e4, rng=0).shape
-    (32, 32, 2)
+    Examples:
+        >>> water = np.zeros((32, 32, 2))  # HU 0 everywhere
+        >>> low_dose_ct(water, i0=1e4, rng=0).shape
+        (32, 32, 2)
     """
     x = check_finite_array(x)
     i0 = check_positive_number(i0, "i0")

@@ -27,11 +27,10 @@ def estimate_noise_sigma(x, mask=None):
         ValueError: NaN/inf in `x`, a bad `mask`, or fewer than 100 usable
             voxels.
 
-    Example:
-
-    >>> x = np.random.default_rng(0).normal(100.0, 5.0, (64, 64, 4))
-    >>> abs(estimate_noise_sigma(x) - 5.0) < 0.2
-    True
+    Examples:
+        >>> x = np.random.default_rng(0).normal(100.0, 5.0, (64, 64, 4))
+        >>> abs(estimate_noise_sigma(x) - 5.0) < 0.2
+        True
     """
     from scipy import ndimage
 

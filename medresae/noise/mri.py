@@ -24,10 +24,9 @@ def gaussian(x, sigma, rng=None):
         ValueError: if `x` holds NaN/inf, `sigma` is negative or not finite,
             or `rng` is not a seed or Generator.
 
-    Example:
-
-    >>> gaussian(np.zeros((4, 4)), sigma=0.1, rng=0).shape
-    (4, 4)
+    Examples:
+        >>> gaussian(np.zeros((4, 4)), sigma=0.1, rng=0).shape
+        (4, 4)
     """
     x = check_finite_array(x).astype(np.float32)
     sigma = check_positive_number(sigma, "sigma", allow_zero=True)
@@ -61,11 +60,10 @@ def noncentral_chi(x, sigma, coils=4, rng=None):
         ValueError: if `x` holds NaN/inf, `sigma` < 0, `coils` < 1 or `rng`
             is not a seed or Generator.
 
-    Example:
-
-    >>> m = noncentral_chi(np.zeros((64, 64)), sigma=1.0, coils=8, rng=0)
-    >>> bool(m.min() >= 0)
-    True
+    Examples:
+        >>> m = noncentral_chi(np.zeros((64, 64)), sigma=1.0, coils=8, rng=0)
+        >>> bool(m.min() >= 0)
+        True
     """
     x = check_finite_array(x).astype(np.float32)
     sigma = np.float32(check_positive_number(sigma, "sigma", allow_zero=True))
@@ -102,10 +100,9 @@ def rician(x, sigma, rng=None):
         ValueError: if `x` holds NaN/inf, `sigma` < 0, or `rng` is not a seed
             or Generator.
 
-    Example:
-
-    >>> rician(np.ones((8, 8, 8)), sigma=0.05, rng=0).dtype
-    dtype('float32')
+    Examples:
+        >>> rician(np.ones((8, 8, 8)), sigma=0.05, rng=0).dtype
+        dtype('float32')
     """
     return noncentral_chi(x, sigma, coils=1, rng=rng)
 
@@ -131,12 +128,11 @@ def rician_mean(nu, sigma):
     Raises:
         ValueError: if `nu` holds NaN/inf or `sigma` is not > 0.
 
-    Example:
-
-    >>> round(float(rician_mean(np.float64(0.0), sigma=1.0)), 3)  # sqrt(pi / 2)
-    1.253
-    >>> round(float(rician_mean(np.float64(10.0), sigma=1.0)), 3)  # 10 + 1 / 20
-    10.05
+    Examples:
+        >>> round(float(rician_mean(np.float64(0.0), sigma=1.0)), 3)  # sqrt(pi / 2)
+        1.253
+        >>> round(float(rician_mean(np.float64(10.0), sigma=1.0)), 3)  # 10 + 1 / 20
+        10.05
     """
     from scipy.special import i0e, i1e
 

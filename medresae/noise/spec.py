@@ -44,12 +44,11 @@ def add_noise(x, model="rician", level=0.05, relative=True, coils=4, rng=None, *
         ValueError: on an unknown `model`, a non-positive `level`, NaN/inf
             in `x`, or `ct_kwargs` given for a model other than 'ct'.
 
-    Example:
-
-    >>> image = np.random.default_rng(0).random((32, 32))
-    >>> noisy = add_noise(image, "rician", level=0.05, rng=0)
-    >>> noisy.shape, noisy.dtype
-    ((32, 32), dtype('float32'))
+    Examples:
+        >>> image = np.random.default_rng(0).random((32, 32))
+        >>> noisy = add_noise(image, "rician", level=0.05, rng=0)
+        >>> noisy.shape, noisy.dtype
+        ((32, 32), dtype('float32'))
     """
     check_choice(model, "model", NOISE_MODELS)
     level = check_positive_number(level, "level")
@@ -105,12 +104,11 @@ class NoiseSpec:
     Options that do not apply to the model must keep their defaults, so
     `NoiseSpec.parse(str(spec)) == spec` for every spec.
 
-    Example:
-
-    >>> spec = NoiseSpec.parse("chi:0.02-0.08:coils=8")
-    >>> spec.coils, str(spec)
-    (8, 'chi:0.02-0.08:coils=8')
-    >>> noisy = spec.apply(np.ones((16, 16)), rng=0)
+    Examples:
+        >>> spec = NoiseSpec.parse("chi:0.02-0.08:coils=8")
+        >>> spec.coils, str(spec)
+        (8, 'chi:0.02-0.08:coils=8')
+        >>> noisy = spec.apply(np.ones((16, 16)), rng=0)
     """
 
     model: str
@@ -173,10 +171,9 @@ class NoiseSpec:
             ValueError: on malformed text, an unknown model or option, or
                 bad values; the message quotes `text` and shows valid specs.
 
-        Example:
-
-        >>> NoiseSpec.parse("gaussian:12:abs")
-        NoiseSpec(model='gaussian', low=12.0, high=12.0, relative=False, coils=4, electronic_sigma=0.0)
+        Examples:
+            >>> NoiseSpec.parse("gaussian:12:abs")
+            NoiseSpec(model='gaussian', low=12.0, high=12.0, relative=False, coils=4, electronic_sigma=0.0)
         """
 
         def fail(reason):

@@ -18,12 +18,11 @@ def simulate_volume(array, spec, voxel_sizes, seed=0, progress=True):
     Returns:
         (noisy float32 array, the level used).
 
-    Example:
-
-    >>> import numpy as np
-    >>> noisy, level = simulate_volume(np.full((16, 16, 4), 100.0), "rician:0.05", (1, 1, 1), progress=False)
-    >>> noisy.shape, level
-    ((16, 16, 4), 0.05)
+    Examples:
+        >>> import numpy as np
+        >>> noisy, level = simulate_volume(np.full((16, 16, 4), 100.0), "rician:0.05", (1, 1, 1), progress=False)
+        >>> noisy.shape, level
+        ((16, 16, 4), 0.05)
     """
     spec = NoiseSpec.parse(spec) if isinstance(spec, str) else spec
     rng = np.random.default_rng(seed)

@@ -5,11 +5,10 @@ released packages (tools/build_corpus.py rebuilds them; docs/presets.md has
 the sources, licences, exact commands, seeds and backend), with synthetic
 noise and augmentation.
 
-Example:
-
->>> model = load_preset("brain-mr")
->>> model.metadata["normalize"]
-'percentile'
+Examples:
+    >>> model = load_preset("brain-mr")
+    >>> model.metadata["normalize"]
+    'percentile'
 """
 
 import os

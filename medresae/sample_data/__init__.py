@@ -25,10 +25,9 @@ def sample_path(name):
     Returns:
         The absolute path of the .nii.gz file.
 
-    Example:
-
-    >>> sample_path("brain_mr").endswith("brain_mr.nii.gz")
-    True
+    Examples:
+        >>> sample_path("brain_mr").endswith("brain_mr.nii.gz")
+        True
     """
     if name not in SAMPLES:
         raise ValueError(
@@ -47,11 +46,10 @@ def phantom_volume(size=128):
     Returns:
         A float32 array of shape (size, size, size).
 
-    Example:
-
-    >>> v = phantom_volume(32)
-    >>> v.shape, v.dtype.name, 0.0 <= float(v.min()) and float(v.max()) <= 1000.0
-    ((32, 32, 32), 'float32', True)
+    Examples:
+        >>> v = phantom_volume(32)
+        >>> v.shape, v.dtype.name, 0.0 <= float(v.min()) and float(v.max()) <= 1000.0
+        ((32, 32, 32), 'float32', True)
     """
     import numpy as np
     from skimage.data import shepp_logan_phantom

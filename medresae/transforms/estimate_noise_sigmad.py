@@ -20,12 +20,11 @@ class EstimateNoiseSigmad(MapTransform):
             `ForegroundWeightd`); without it the whole image is used.
         sigma_key: where sigma goes (a float, in the image's units).
 
-    Example:
-
-    >>> t = EstimateNoiseSigmad("image", mask_key=None)
-    >>> x = np.random.default_rng(0).normal(0.5, 0.05, (1, 32, 32, 8))
-    >>> abs(t({"image": x})["noise_sigma"] - 0.05) < 0.005
-    True
+    Examples:
+        >>> t = EstimateNoiseSigmad("image", mask_key=None)
+        >>> x = np.random.default_rng(0).normal(0.5, 0.05, (1, 32, 32, 8))
+        >>> abs(t({"image": x})["noise_sigma"] - 0.05) < 0.005
+        True
     """
 
     def __init__(self, keys, mask_key="weight", sigma_key="noise_sigma", allow_missing_keys=False):

@@ -21,12 +21,11 @@ class ForegroundWeightd(MapTransform):
         threshold: absolute threshold (overrides `fraction`).
         background: weight of background voxels (> 0 keeps them possible).
 
-    Example:
-
-    >>> t = ForegroundWeightd("image")
-    >>> x = np.zeros((1, 8, 8, 2), "float32"); x[:, 2:6, 2:6] = 1.0
-    >>> float(t({"image": x})["weight"].max())
-    1.0
+    Examples:
+        >>> t = ForegroundWeightd("image")
+        >>> x = np.zeros((1, 8, 8, 2), "float32"); x[:, 2:6, 2:6] = 1.0
+        >>> float(t({"image": x})["weight"].max())
+        1.0
     """
 
     def __init__(self, keys, weight_key="weight", fraction=0.1, threshold=None, background=0.02,

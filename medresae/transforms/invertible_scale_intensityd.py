@@ -22,12 +22,11 @@ class InvertibleScaleIntensityd(MapTransform):
         lower, upper: percentiles or HU window bounds (see IntensityNormalizer).
         params_key: where the fitted parameters go.
 
-    Example:
-
-    >>> t = InvertibleScaleIntensityd("image", method="window")
-    >>> out = t({"image": np.array([[-1024.0, 3071.0]])})
-    >>> out["image"].tolist(), t.inverse(out)["image"].tolist()
-    ([[0.0, 1.0]], [[-1024.0, 3071.0]])
+    Examples:
+        >>> t = InvertibleScaleIntensityd("image", method="window")
+        >>> out = t({"image": np.array([[-1024.0, 3071.0]])})
+        >>> out["image"].tolist(), t.inverse(out)["image"].tolist()
+        ([[0.0, 1.0]], [[-1024.0, 3071.0]])
     """
 
     def __init__(self, keys, ref_key=None, method="percentile", lower=None, upper=None,

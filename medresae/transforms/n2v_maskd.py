@@ -26,13 +26,12 @@ class N2VMaskd(RandomizableTransform, MapTransform):
         target_key: where the unmasked image goes.
         mask_key: where the mask goes.
 
-    Example:
-
-    >>> t = N2VMaskd("image", ratio=0.05)
-    >>> t = t.set_random_state(0)
-    >>> out = t({"image": np.random.rand(1, 16, 16, 4).astype("float32")})
-    >>> sorted(out), out["mask"].shape
-    (['image', 'mask', 'target'], (1, 16, 16, 4))
+    Examples:
+        >>> t = N2VMaskd("image", ratio=0.05)
+        >>> t = t.set_random_state(0)
+        >>> out = t({"image": np.random.rand(1, 16, 16, 4).astype("float32")})
+        >>> sorted(out), out["mask"].shape
+        (['image', 'mask', 'target'], (1, 16, 16, 4))
     """
 
     def __init__(self, keys, ratio=0.002, radius=2, target_key="target", mask_key="mask",

@@ -35,13 +35,12 @@ class RandAddNoised(RandomizableTransform, MapTransform):
         params_key: key of the intensity parameters (for 'ct').
         spacing_key: key of the voxel size in mm (for 'ct').
 
-    Example:
-
-    >>> t = RandAddNoised("image", "gaussian:0.1", output_keys="noisy")
-    >>> t = t.set_random_state(0)
-    >>> out = t({"image": np.ones((1, 8, 8, 4), "float32")})
-    >>> out["noisy"].shape
-    (1, 8, 8, 4)
+    Examples:
+        >>> t = RandAddNoised("image", "gaussian:0.1", output_keys="noisy")
+        >>> t = t.set_random_state(0)
+        >>> out = t({"image": np.ones((1, 8, 8, 4), "float32")})
+        >>> out["noisy"].shape
+        (1, 8, 8, 4)
     """
 
     def __init__(self, keys, spec, output_keys=None, prob=1.0, params_key="intensity",

@@ -84,12 +84,11 @@ class RandResolutionCropd(Randomizable, MapTransform):
             data whose noise is already in the volume and has a fixed
             texture in the acquisition plane (reconstructed CT slices).
 
-    Example:
-
-    >>> t = RandResolutionCropd("image", (8, 8, 8), w_key=None)
-    >>> t = t.set_random_state(0)
-    >>> t({"image": np.ones((1, 32, 32, 16), "float32")})["image"].shape
-    (1, 8, 8, 8)
+    Examples:
+        >>> t = RandResolutionCropd("image", (8, 8, 8), w_key=None)
+        >>> t = t.set_random_state(0)
+        >>> t({"image": np.ones((1, 32, 32, 16), "float32")})["image"].shape
+        (1, 8, 8, 8)
     """
 
     def __init__(self, keys, spatial_size, w_key="weight", spacing_key="spacing", num_samples=1, permute=True,

@@ -39,13 +39,12 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
             spread leaves the input and target noises correlated, and the
             model learns to put noise back.
 
-    Example:
-
-    >>> t = RecorruptedPairsd("image", sigma=0.05)
-    >>> t = t.set_random_state(0)
-    >>> out = t({"image": np.zeros((1, 16, 16, 4), "float32")})
-    >>> sorted(out), out["target"].shape
-    (['image', 'target'], (1, 16, 16, 4))
+    Examples:
+        >>> t = RecorruptedPairsd("image", sigma=0.05)
+        >>> t = t.set_random_state(0)
+        >>> out = t({"image": np.zeros((1, 16, 16, 4), "float32")})
+        >>> sorted(out), out["target"].shape
+        (['image', 'target'], (1, 16, 16, 4))
     """
 
     def __init__(self, keys, alpha=0.5, sigma=None, sigma_key="noise_sigma", target_key="target", base_key=None,
