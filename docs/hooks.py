@@ -1,4 +1,4 @@
-"""mkdocs hooks: the command-line page shows the real `--help`; tutorial pages show no C++ log lines.
+"""mkdocs hooks: the real `--help` on the command-line page; tutorial pages offer their script, without C++ logs.
 
 `<!-- medresae-cli-help -->` in a page is replaced by the help texts, read
 from the argparse parser itself, so the page cannot drift from the code.
@@ -49,3 +49,15 @@ def on_page_markdown(markdown, page, config, files):
         return markdown
     sections = [f"## `{title}`\n\n```text\n{text.rstrip()}\n```\n" for title, text in _help_texts()]
     return markdown.replace(MARKER, "\n".join(sections))
+
+
+def on_page_content(html, page, config, files):
+    # mkdocs-jupyter (include_source) copies each tutorial's .py next to its page; link to it.
+    source = page.file.src_uri
+    if not (source.startswith("tutorials/") and source.endswith(".py")):
+        return html
+    name = os.path.basename(source)
+    link = (f'<p><a href="{name}" download>Download this tutorial: {name}</a> '
+            f'(run it with <code>python {name}</code>; <code>CI=true</code> gives the small sizes used here)</p>')
+    return link + html
+
