@@ -31,6 +31,7 @@ import warnings
 
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medresae._arrays import check_finite_array
 from medresae._defaults import ADAPT_STEPS
@@ -38,7 +39,7 @@ from medresae._seeding import python_random_seeded
 from medresae._validation import check_positive_int, check_positive_number
 from medresae.data import PatchDataset
 from medresae.intensity import IntensityNormalizer
-from medresae.io import is_nifti_path
+from medresae.io import Volume, is_nifti_path
 from medresae.noise import rician_mean
 
 DEFAULT_STEPS = ADAPT_STEPS
@@ -84,8 +85,10 @@ def _as_nifti_path(volume, folder):
     return target
 
 
-def adapt(model, volume, steps=DEFAULT_STEPS, learning_rate=3e-4, batch_size=4, alpha=0.5, noise_sigma=None,
-          checks=5, validation_batches=8, seed=0, verbose="auto"):
+def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, steps: int = DEFAULT_STEPS,
+          learning_rate: float = 3e-4, batch_size: int = 4, alpha: float = 0.5, noise_sigma: float | None = None,
+          checks: int = 5, validation_batches: int = 8, seed: int = 0,
+          verbose: str | int = "auto") -> tuple[keras.Model, dict[str, float | str]]:
     """Fine-tunes `model` on one noisy scan, without clean data (in place).
 
     Args:

@@ -24,6 +24,8 @@ import itertools
 import math
 import os
 import threading
+from collections.abc import Sequence
+from typing import Literal
 
 import keras
 import numpy as np
@@ -224,27 +226,27 @@ class PatchDataset(keras.utils.PyDataset):
 
     def __init__(
         self,
-        kind,
-        volumes,
-        patch_size,
-        batch_size=4,
-        noise=TRAINING_NOISE,
-        modality="mr",
-        samples_per_volume=4,
-        steps_per_epoch=None,
-        foreground=True,
-        augment=True,
-        n2v_ratio=0.002,
-        n2v_radius=2,
-        recorrupt_alpha=0.5,
-        noise_sigma=None,
-        weighting="none",
-        fixed=False,
-        seed=0,
-        workers=1,
-        use_multiprocessing=False,
-        max_queue_size=10,
-    ):
+        kind: Literal["synthetic", "pairs", "noise2noise", "noise2void", "recorrupted"],
+        volumes: Sequence[str | os.PathLike | Sequence[str | os.PathLike]],
+        patch_size: Sequence[int],
+        batch_size: int = 4,
+        noise: str | NoiseSpec | list[str | NoiseSpec] | tuple[str | NoiseSpec, ...] | None = TRAINING_NOISE,
+        modality: Literal["mr", "ct"] = "mr",
+        samples_per_volume: int = 4,
+        steps_per_epoch: int | None = None,
+        foreground: bool = True,
+        augment: bool | Literal["flips", "resolution", "none"] = True,
+        n2v_ratio: float = 0.002,
+        n2v_radius: int | Sequence[int] = 2,
+        recorrupt_alpha: float = 0.5,
+        noise_sigma: float | None = None,
+        weighting: Literal["none", "noise", "amplitude"] = "none",
+        fixed: bool = False,
+        seed: int = 0,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        max_queue_size: int = 10,
+    ) -> None:
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         self.kind = check_choice(kind, "kind", KINDS)
         self.modality = check_choice(modality, "modality", MODALITIES)
@@ -443,7 +445,7 @@ class PatchDataset(keras.utils.PyDataset):
             self._chains.chain = chain
         return chain
 
-    def noise_sigmas(self):
+    def noise_sigmas(self) -> list[float]:
         """The noise sigma of each volume in normalised units, for 'recorrupted'.
 
         The given `noise_sigma`, or the value `EstimateNoiseSigmad` measured
@@ -455,10 +457,10 @@ class PatchDataset(keras.utils.PyDataset):
             return [float(self.noise_sigma)] * len(self.items)
         return [float(item["noise_sigma"]) for item in self._dataset._cache]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.steps_per_epoch
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
         if self._fixed is not None:
             return self._fixed[index]
         return self._draw_batch()

@@ -20,6 +20,7 @@ nothing is rescaled behind the user's back. Multi-host training is
 
 import contextlib
 import warnings
+from collections.abc import Iterator
 
 import keras
 
@@ -65,7 +66,7 @@ def check_distributable(batch_size, devices):
 
 
 @contextlib.contextmanager
-def data_parallel(enabled=True, batch_size=None):
+def data_parallel(enabled: bool = True, batch_size: int | None = None) -> Iterator[list[str]]:
     """A context in which models are built, loaded and trained data-parallel.
 
     Everything that creates the model's variables (building, compiling,

@@ -25,15 +25,22 @@ After writing, the artifact is run with its own runtime (TensorFlow's
 with `model.predict`; the result is published only if they agree.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import importlib.util
 import math
 import os
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from medresae._atomic import publish, remove_path, temp_path
 from medresae._defaults import BACKENDS
 from medresae.errors import one_line_reason
+
+if TYPE_CHECKING:
+    import keras
 
 FORMATS = ("savedmodel", "onnx")
 _KERAS_FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx"}
@@ -213,7 +220,9 @@ def _run_artifact(path, format, probe):
     return np.asarray(artifact.serve(tf.constant(probe)))
 
 
-def export_model(model, path, format="savedmodel", shape=None, overwrite=False, check=True, atol=None, seed=0):
+def export_model(model: keras.Model, path: str | os.PathLike, format: str = "savedmodel",
+                 shape: Sequence[int] | None = None, overwrite: bool = False, check: bool = True,
+                 atol: float | None = None, seed: int = 0) -> ExportResult:
     """Exports a Keras model with `model.export` and checks the artifact.
 
     The artifact is written to a temporary sibling of `path`, run with its

@@ -11,8 +11,10 @@ times the noise means the model changed the anatomy there.
 """
 
 import dataclasses
+from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medresae._defaults import CT_BODY_HU
 from medresae.metrics import foreground_mask
@@ -44,16 +46,16 @@ class GuardReport:
     """
 
     sigma: float
-    ratios: dict
+    ratios: dict[str, float]
     limit: float
-    harmed: tuple
+    harmed: tuple[str, ...]
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         """True when no band was changed by much more than the noise."""
         return not self.harmed
 
-    def message(self):
+    def message(self) -> str:
         """One line for users: which bands, by how much."""
         worst = max(self.ratios, key=self.ratios.get) if self.ratios else None
         if self.ok:
@@ -85,7 +87,8 @@ def intensity_bands(image, modality, body):
     }
 
 
-def check_denoised(noisy, denoised, modality="mr", sigma=None, limit=DEFAULT_LIMIT):
+def check_denoised(noisy: ArrayLike, denoised: ArrayLike, modality: Literal["mr", "ct"] = "mr",
+                   sigma: float | None = None, limit: float = DEFAULT_LIMIT) -> GuardReport:
     """Compares what a denoiser removed with the noise measured in its input.
 
     Args:

@@ -10,9 +10,12 @@ tiles' predictions, and the result is scaled back to the input's units.
 
 import numbers
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
 
 import keras
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from medresae._validation import (
     check_choice,
@@ -37,6 +40,12 @@ DTYPES = ("float16", "float32", "float64")
 # Default largest tile per axis: both are about a million voxels or less, a
 # few hundred MB of activations for a batch of 4 in a small U-Net.
 DEFAULT_TILE = {2: 512, 3: 96}
+
+
+class SupportsPredict(Protocol):
+    """An object with a `predict(batch)` method, which `denoise` also runs (e.g. a wrapped PyTorch network)."""
+
+    def predict(self, batch: np.ndarray) -> ArrayLike: ...
 
 
 _NOT_IMAGE_MODEL = (
@@ -141,7 +150,8 @@ def _resolve_tile(tile, sizes, divisor, fixed):
     )
 
 
-def check_model(model, tile=None):
+def check_model(model: keras.Model | SupportsPredict | Callable[[np.ndarray], ArrayLike],
+                tile: int | Sequence[int] | None = None) -> None:
     """Checks that `denoise` can run `model`, and with `tile`, before any data is read.
 
     `denoise` makes the same checks; calling this first lets a program fail
@@ -187,18 +197,18 @@ def _predict(model, batch):
 
 
 def denoise(
-    model,
-    volume,
-    tile=None,
-    overlap=0.25,
-    batch_size=4,
-    tta=False,
-    normalize="percentile",
-    normalizer=None,
-    sigma_scale=0.125,
-    progress=True,
-    dtype="float32",
-):
+    model: keras.Model | SupportsPredict | Callable[[np.ndarray], ArrayLike],
+    volume: ArrayLike,
+    tile: int | Sequence[int] | None = None,
+    overlap: float = 0.25,
+    batch_size: int = 4,
+    tta: bool = False,
+    normalize: Literal["percentile", "window"] | None = "percentile",
+    normalizer: IntensityNormalizer | None = None,
+    sigma_scale: float = 0.125,
+    progress: bool = True,
+    dtype: DTypeLike = "float32",
+) -> np.ndarray:
     """Denoises a whole 2D/3D volume with a model, tile by tile.
 
     Steps: fit an `IntensityNormalizer` on the volume (or use `normalizer`)

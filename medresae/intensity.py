@@ -5,7 +5,10 @@ input's units. Both directions live here, once, so training and inference
 can never disagree about the scaling.
 """
 
+from typing import Any, Literal
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medresae._validation import check_choice
 
@@ -41,7 +44,8 @@ class IntensityNormalizer:
         True
     """
 
-    def __init__(self, method="percentile", lower=None, upper=None, low=None, high=None):
+    def __init__(self, method: Literal["percentile", "window"] = "percentile", lower: float | None = None,
+                 upper: float | None = None, low: float | None = None, high: float | None = None) -> None:
         self.method = check_choice(method, "method", METHODS)
         if method == "percentile":
             self.lower = 0.0 if lower is None else float(lower)
@@ -63,10 +67,10 @@ class IntensityNormalizer:
         self.high = None if high is None else float(high)
 
     @property
-    def fitted(self):
+    def fitted(self) -> bool:
         return self.low is not None
 
-    def fit(self, x):
+    def fit(self, x: ArrayLike) -> "IntensityNormalizer":
         """Sets `low`/`high` from `x` (percentile) or the window; returns self."""
         if self.method == "window":
             self.low, self.high = self.lower, self.upper
@@ -89,31 +93,31 @@ class IntensityNormalizer:
         if not self.fitted:
             raise ValueError("IntensityNormalizer is not fitted: call fit(x) first.")
 
-    def transform(self, x):
+    def transform(self, x: ArrayLike) -> np.ndarray:
         """Maps `x` to model units (float32)."""
         self._require_fitted()
         x = np.asarray(x, dtype=np.float64)
         return ((x - self.low) / (self.high - self.low)).astype(np.float32)
 
-    def inverse(self, y):
+    def inverse(self, y: ArrayLike) -> np.ndarray:
         """Maps model units back to the input's units (float32)."""
         self._require_fitted()
         y = np.asarray(y, dtype=np.float64)
         return (y * (self.high - self.low) + self.low).astype(np.float32)
 
-    def scale(self):
+    def scale(self) -> float:
         """Input units per model unit (to convert noise levels)."""
         self._require_fitted()
         return self.high - self.low
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return dict(method=self.method, lower=self.lower, upper=self.upper, low=self.low, high=self.high)
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> "IntensityNormalizer":
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"IntensityNormalizer(method={self.method!r}, lower={self.lower}, "
             f"upper={self.upper}, low={self.low}, high={self.high})"

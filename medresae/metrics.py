@@ -16,7 +16,10 @@ for flattening the empty background: a boolean array of the spatial shape or
 (per channel), masked metrics included, so numbers compare across methods.
 """
 
+from typing import Literal
+
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
@@ -291,7 +294,7 @@ def _largest_component(mask):
     return labels == np.argmax(sizes)
 
 
-def foreground_mask(reference, fraction=0.1, closing=2):
+def foreground_mask(reference: ArrayLike, fraction: float = 0.1, closing: int = 2) -> np.ndarray:
     """An automatic head/body mask: threshold, largest component, closing, hole filling.
 
     1. Threshold: voxels above `fraction` times the 99.5th percentile (a
@@ -355,7 +358,9 @@ def foreground_mask(reference, fraction=0.1, closing=2):
     return mask
 
 
-def evaluate(reference, image, mask="auto", data_range=None, ssim_window="uniform"):
+def evaluate(reference: ArrayLike, image: ArrayLike, mask: Literal["auto"] | ArrayLike | None = "auto",
+             data_range: float | None = None,
+             ssim_window: Literal["uniform", "gaussian"] = "uniform") -> dict[str, float]:
     """PSNR, SSIM and NRMSE over the whole volume and inside a foreground mask.
 
     Args:

@@ -1,13 +1,24 @@
 """Pad arrays to a model's `spatial_divisor` and crop the prediction back."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medresae._validation import check_choice, standardize_tuple
+
+if TYPE_CHECKING:
+    import keras
 
 PAD_MODES = ("reflect", "symmetric", "edge", "constant")
 
 
-def pad_to_multiple(x, divisor, mode="reflect"):
+def pad_to_multiple(
+    x: ArrayLike, divisor: int | Sequence[int], mode: Literal["reflect", "symmetric", "edge", "constant"] = "reflect"
+) -> tuple[np.ndarray, tuple[int, ...]]:
     """Pads the spatial axes of a batch so each is a multiple of `divisor`.
 
     Padding is split evenly before and after, so the content stays centred.
@@ -53,7 +64,7 @@ def pad_to_multiple(x, divisor, mode="reflect"):
     return np.pad(x, widths, mode=mode), x.shape
 
 
-def crop_to_shape(y, shape):
+def crop_to_shape(y: ArrayLike, shape: Sequence[int]) -> np.ndarray:
     """Crops a prediction on a padded array back to `shape` (the centred crop
     that undoes `pad_to_multiple`). The channel axis is kept as predicted.
 
@@ -70,7 +81,8 @@ def crop_to_shape(y, shape):
     return y[tuple(slices)]
 
 
-def predict_padded(model, x, batch_size=1, mode="reflect"):
+def predict_padded(model: keras.Model, x: ArrayLike, batch_size: int = 1,
+                   mode: Literal["reflect", "symmetric", "edge", "constant"] = "reflect") -> np.ndarray:
     """`model.predict` on an input of any spatial size.
 
     Pads `x` to `model.spatial_divisor` (1 on every axis if the model has

@@ -9,7 +9,8 @@ from medresae._seeding import python_random_seeded
 from medresae.errors import InputFileError, InputFileNotFoundError, one_line_reason
 
 
-def load_denoiser(path=None, preset=None, dtype="float32"):
+def load_denoiser(path: str | os.PathLike | None = None, preset: str | None = None,
+                  dtype: str | None = "float32") -> keras.Model:
     """Loads an image-to-image Keras model for `medresae.inference.denoise`.
 
     Exactly one of `path` and `preset` is given. The model is loaded without

@@ -13,6 +13,7 @@ import functools
 import itertools
 import math
 import numbers
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -121,30 +122,30 @@ class TilePlan:
         sigma_scale: width of the Gaussian blending weights.
     """
 
-    sizes: tuple
-    padded_sizes: tuple
-    pads: tuple
-    tile: tuple
-    grid_tile: tuple
-    starts: tuple
+    sizes: tuple[int, ...]
+    padded_sizes: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]
+    tile: tuple[int, ...]
+    grid_tile: tuple[int, ...]
+    starts: tuple[list[int], ...]
     slicewise: bool
     sigma_scale: float
 
-    def positions(self):
+    def positions(self) -> list[tuple[int, ...]]:
         """Every tile's start, one tuple per tile, in C order."""
         return list(itertools.product(*self.starts))
 
-    def index(self, position):
+    def index(self, position: Sequence[int]) -> tuple[slice | int, ...]:
         """The slices of one tile in the padded volume (the model's axes only)."""
         if self.slicewise:
             return tuple(slice(p, p + t) for p, t in zip(position[:-1], self.tile)) + (position[-1],)
         return tuple(slice(p, p + t) for p, t in zip(position, self.tile))
 
-    def crop(self):
+    def crop(self) -> tuple[slice, ...]:
         """The slices of the volume inside the padded volume."""
         return tuple(slice(lo, lo + s) for (lo, _), s in zip(self.pads, self.sizes))
 
-    def weight_sums(self):
+    def weight_sums(self) -> list[np.ndarray]:
         """Per axis, over the unpadded volume: the sum of the Gaussian weights of
         every tile covering each voxel. The full sum is their outer product,
         because the map is a product of per-axis maps and the starts are a grid."""
@@ -159,7 +160,8 @@ class TilePlan:
         return sums
 
 
-def plan_tiles(sizes, tile, divisor, overlap=0.25, slicewise=False, sigma_scale=0.125):
+def plan_tiles(sizes: Sequence[int], tile: Sequence[int], divisor: Sequence[int], overlap: float = 0.25,
+               slicewise: bool = False, sigma_scale: float = 0.125) -> TilePlan:
     """Lays tiles over a volume of spatial shape `sizes`.
 
     Each axis is padded to a multiple of `divisor` (and at least the tile);
@@ -195,7 +197,9 @@ def plan_tiles(sizes, tile, divisor, overlap=0.25, slicewise=False, sigma_scale=
     return TilePlan(sizes, padded, pads, tile, grid_tile, starts, bool(slicewise), float(sigma_scale))
 
 
-def sliding_window_predict(predict, x, plan, batch_size=4, flips=((),), progress=True, check=None):
+def sliding_window_predict(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, plan: TilePlan,
+                           batch_size: int = 4, flips: Sequence[tuple[int, ...]] = ((),), progress: bool = True,
+                           check: Callable[[np.ndarray, np.ndarray], None] | None = None) -> np.ndarray:
     """Runs `predict` over the tiles of `x` and blends them into one array.
 
     Args:

@@ -8,6 +8,8 @@ stopping, resume).
 
 import csv
 import os
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import keras
 
@@ -21,6 +23,7 @@ from medresae.distribute import data_parallel
 from medresae.errors import InputFileError
 from medresae.losses import get_loss
 from medresae.models import ResNetAE, ResUNet
+from medresae.noise import NoiseSpec
 from medresae.performance import warn_if_slow
 
 ARCHITECTURES = ("resunet", "resnetae")
@@ -137,8 +140,12 @@ def _remove_stale_temporaries(run_dir):
                 pass
 
 
-def fit_run(model, train_data, run_dir, validation_data=None, epochs=10, loss="mse", learning_rate=1e-3,
-            schedule="plateau", early_stopping=10, resume=False, verbose="auto", extra_callbacks=(), seed=0):
+def fit_run(model: keras.Model, train_data: Any, run_dir: str | os.PathLike, validation_data: Any | None = None,
+            epochs: int = 10, loss: str | Callable = "mse", learning_rate: float = 1e-3,
+            schedule: Literal["plateau", "cosine", "constant"] = "plateau", early_stopping: int | None = 10,
+            resume: bool = False, verbose: str | int = "auto",
+            extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+            seed: int = 0) -> tuple[keras.Model, dict[str, list[float]]]:
     """Trains `model` into `run_dir` (model.keras, last.keras, state.json, history.csv, training.png).
 
     Args:
@@ -237,11 +244,24 @@ def _initial_model(path, spatial_dims, dtype=None):
     return model
 
 
-def train_denoiser(kind, volumes, run_dir, patch_size=(64, 64, 8), noise=TRAINING_NOISE, modality="mr",
-                   architecture="resunet", filters=(16, 32, 64), strides=None, n_blocks=2, kernel_size=3, epochs=10,
-                   steps_per_epoch=100, batch_size=4, validation_fraction=0.2, loss="mse", loss_weighting="none",
-                   learning_rate=1e-3, schedule="plateau", early_stopping=10, resume=False, mixed_precision=False,
-                   seed=0, workers=1, distribute=False, augment="flips", init=None, verbose="auto", extra_callbacks=()):
+def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2void", "recorrupted"],
+                   volumes: Sequence[str | os.PathLike | Sequence[str | os.PathLike]], run_dir: str | os.PathLike,
+                   patch_size: Sequence[int] = (64, 64, 8),
+                   noise: (str | NoiseSpec | list[str | NoiseSpec] | tuple[str | NoiseSpec, ...]
+                           | None) = TRAINING_NOISE,
+                   modality: Literal["mr", "ct"] = "mr", architecture: Literal["resunet", "resnetae"] = "resunet",
+                   filters: Sequence[int] = (16, 32, 64),
+                   strides: int | Sequence[int] | Sequence[int | Sequence[int]] | None = None, n_blocks: int = 2,
+                   kernel_size: int | Sequence[int] = 3, epochs: int = 10, steps_per_epoch: int = 100,
+                   batch_size: int = 4, validation_fraction: float | None = 0.2,
+                   loss: Literal["mse", "l1", "ssim", "mse_ssim"] = "mse",
+                   loss_weighting: Literal["none", "noise", "amplitude"] = "none", learning_rate: float = 1e-3,
+                   schedule: Literal["plateau", "cosine", "constant"] = "plateau", early_stopping: int | None = 10,
+                   resume: bool = False, mixed_precision: bool = False, seed: int = 0, workers: int = 1,
+                   distribute: bool = False, augment: bool | Literal["flips", "resolution", "none"] = "flips",
+                   init: str | os.PathLike | None = None, verbose: str | int = "auto",
+                   extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+                   ) -> tuple[keras.Model, dict[str, list[float]]]:
     """The `medresae train` recipe: data, model and training in one call.
 
     Args:

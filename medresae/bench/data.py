@@ -1,13 +1,21 @@
 """Loader speed (`medresae bench data`): patches per second from cached volumes."""
 
+import os
 import time
+from collections.abc import Sequence
+from typing import Literal
 
 from medresae._defaults import TRAINING_NOISE
 from medresae.data import PatchDataset
+from medresae.noise import NoiseSpec
 
 
-def loader_throughput(volumes, patch_size=(64, 64, 64), batch_size=8, batches=20, noise=TRAINING_NOISE,
-                      kind="synthetic", modality="mr", seed=0):
+def loader_throughput(volumes: Sequence[str | os.PathLike | Sequence[str | os.PathLike]],
+                      patch_size: Sequence[int] = (64, 64, 64), batch_size: int = 8, batches: int = 20,
+                      noise: (str | NoiseSpec | list[str | NoiseSpec] | tuple[str | NoiseSpec, ...]
+                              | None) = TRAINING_NOISE,
+                      kind: Literal["synthetic", "pairs", "noise2noise", "noise2void", "recorrupted"] = "synthetic",
+                      modality: Literal["mr", "ct"] = "mr", seed: int = 0) -> dict[str, float | tuple[int, ...]]:
     """Patches per second that a `PatchDataset` delivers from cached volumes.
 
     Loading and caching are excluded (they happen once); the figure is what

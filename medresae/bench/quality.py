@@ -8,10 +8,15 @@ it), and the correlation between the removed residual (noisy - denoised)
 and the clean image (a denoiser must remove noise, not structure).
 """
 
+from __future__ import annotations
+
 import os
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medresae import baselines
 from medresae._atomic import atomic_write_text, write_atomically
@@ -21,6 +26,9 @@ from medresae._validation import check_choice
 from medresae.guard import check_denoised
 from medresae.metrics import SSIM_WINDOWS, evaluate, foreground_mask
 from medresae.noise import NoiseSpec, robust_max
+
+if TYPE_CHECKING:
+    import keras
 
 # Default levels: Rician 3/5/9 % of the robust max for MRI,
 # low-dose CT at three incident photon counts per ray.
@@ -70,8 +78,12 @@ def _adapted_run(model, normalize, steps, seed, noise_sigma=None):
     return run
 
 
-def run_quality_benchmark(volumes, noise_specs=None, models=None, methods=None, seed=0, progress=print,
-                          adapt_steps=0, adapt_sigma="measured", ssim_window="uniform"):
+def run_quality_benchmark(volumes: Sequence[tuple[str, ArrayLike, Sequence[float]]],
+                          noise_specs: Sequence[str] | None = None, models: dict[str, keras.Model] | None = None,
+                          methods: Sequence[str] | None = None, seed: int = 0,
+                          progress: Callable[[str], None] | None = print, adapt_steps: int = 0,
+                          adapt_sigma: Literal["measured", "given", "both"] = "measured",
+                          ssim_window: Literal["uniform", "gaussian"] = "uniform") -> dict[str, Any]:
     """Scores every method on every (volume, noise spec) case.
 
     Args:

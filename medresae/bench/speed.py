@@ -18,6 +18,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -216,10 +218,13 @@ def installed_backends():
     return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
 
 
-def run_speed_benchmark(model="resunet", filters=(16, 32, 64), blocks=1, strides=(2, 2, 1), patch=(64, 64, 64),
-                        batch_size=2, steps=5, warmup=2, volume=(128, 128, 64), overlap=0.25, infer_batch=4,
-                        tile=None, backends=None, reference=True, torch_compile=False,
-                        layouts=("channels_first", "channels_last_3d"), train=True, progress=print):
+def run_speed_benchmark(model: str = "resunet", filters: Sequence[int] = (16, 32, 64), blocks: int = 1,
+                        strides: Sequence[int] = (2, 2, 1), patch: Sequence[int] = (64, 64, 64),
+                        batch_size: int = 2, steps: int = 5, warmup: int = 2, volume: Sequence[int] = (128, 128, 64),
+                        overlap: float = 0.25, infer_batch: int = 4, tile: Sequence[int] | None = None,
+                        backends: Sequence[str] | None = None, reference: bool = True, torch_compile: bool = False,
+                        layouts: Sequence[str] = ("channels_first", "channels_last_3d"), train: bool = True,
+                        progress: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Measures each backend and the plain-PyTorch reference; returns a report dict.
 
     Args:

@@ -1,5 +1,8 @@
 """Convolution -> normalisation -> activation, the unit every model repeats."""
 
+from collections.abc import Sequence
+from typing import Any, Literal
+
 import keras
 
 from medresae._validation import check_choice, check_positive_int, check_spatial_dims, standardize_tuple
@@ -82,21 +85,21 @@ class ConvNormAct(ChainLayer):
 
     def __init__(
         self,
-        filters,
-        kernel_size=3,
-        strides=1,
-        spatial_dims=2,
-        norm="batch",
-        groups=8,
-        activation="relu",
-        transpose=False,
-        padding="same",
-        use_bias=True,
-        norm_epsilon=1e-3,
-        norm_momentum=0.99,
-        kernel_initializer="glorot_uniform",
-        **kwargs,
-    ):
+        filters: int,
+        kernel_size: int | Sequence[int] = 3,
+        strides: int | Sequence[int] = 1,
+        spatial_dims: int = 2,
+        norm: Literal["batch", "group", "instance", "none"] = "batch",
+        groups: int = 8,
+        activation: str | None = "relu",
+        transpose: bool = False,
+        padding: Literal["same", "valid"] = "same",
+        use_bias: bool = True,
+        norm_epsilon: float = 1e-3,
+        norm_momentum: float = 0.99,
+        kernel_initializer: str | keras.initializers.Initializer = "glorot_uniform",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.spatial_dims = check_spatial_dims(spatial_dims)
         self.filters = check_positive_int(filters, "filters")

@@ -1,5 +1,8 @@
 """Down-sampling by a strided convolution or by pooling."""
 
+from collections.abc import Sequence
+from typing import Any, Literal
+
 import keras
 
 from medresae._validation import check_choice, check_positive_int, check_spatial_dims, standardize_tuple
@@ -40,17 +43,17 @@ class Downsample(ChainLayer):
 
     def __init__(
         self,
-        filters,
-        strides=2,
-        spatial_dims=2,
-        mode="conv",
-        kernel_size=None,
-        norm="batch",
-        groups=8,
-        activation="relu",
-        use_bias=True,
-        **kwargs,
-    ):
+        filters: int,
+        strides: int | Sequence[int] = 2,
+        spatial_dims: int = 2,
+        mode: Literal["conv", "max", "avg"] = "conv",
+        kernel_size: int | Sequence[int] | None = None,
+        norm: Literal["batch", "group", "instance", "none"] = "batch",
+        groups: int = 8,
+        activation: str | None = "relu",
+        use_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
         # Layers saved before version 0.4 call the down/up-sampling `strides`.
         strides = kwargs.pop("factor", strides)
         super().__init__(**kwargs)

@@ -1,5 +1,8 @@
 """Residual blocks: basic, bottleneck, pre-activation and activation-before-add."""
 
+from collections.abc import Sequence
+from typing import Any, Literal
+
 import keras
 
 from medresae._validation import (
@@ -76,21 +79,21 @@ class ResidualBlock(keras.layers.Layer):
 
     def __init__(
         self,
-        filters,
-        variant="basic",
-        spatial_dims=2,
-        kernel_size=3,
-        strides=1,
-        norm="batch",
-        groups=8,
-        activation="relu",
-        expansion=4,
-        use_bias=True,
-        norm_epsilon=1e-3,
-        norm_momentum=0.99,
-        kernel_initializer="glorot_uniform",
-        **kwargs,
-    ):
+        filters: int,
+        variant: Literal["basic", "bottleneck", "preactivation", "act_before_add"] = "basic",
+        spatial_dims: int = 2,
+        kernel_size: int | Sequence[int] = 3,
+        strides: int | Sequence[int] = 1,
+        norm: Literal["batch", "group", "instance", "none"] = "batch",
+        groups: int = 8,
+        activation: str | None = "relu",
+        expansion: int = 4,
+        use_bias: bool = True,
+        norm_epsilon: float = 1e-3,
+        norm_momentum: float = 0.99,
+        kernel_initializer: str | keras.initializers.Initializer = "glorot_uniform",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.spatial_dims = check_spatial_dims(spatial_dims)
         self.filters = check_positive_int(filters, "filters")

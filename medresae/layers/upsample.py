@@ -1,5 +1,8 @@
 """Up-sampling by a transposed convolution or by resize-then-convolve."""
 
+from collections.abc import Sequence
+from typing import Any, Literal
+
 import keras
 
 from medresae._validation import check_choice, check_positive_int, check_spatial_dims, standardize_tuple
@@ -44,18 +47,18 @@ class Upsample(ChainLayer):
 
     def __init__(
         self,
-        filters,
-        strides=2,
-        spatial_dims=2,
-        mode="transpose",
-        kernel_size=None,
-        interpolation="nearest",
-        norm="batch",
-        groups=8,
-        activation="relu",
-        use_bias=True,
-        **kwargs,
-    ):
+        filters: int,
+        strides: int | Sequence[int] = 2,
+        spatial_dims: int = 2,
+        mode: Literal["transpose", "resize"] = "transpose",
+        kernel_size: int | Sequence[int] | None = None,
+        interpolation: Literal["nearest", "bilinear"] = "nearest",
+        norm: Literal["batch", "group", "instance", "none"] = "batch",
+        groups: int = 8,
+        activation: str | None = "relu",
+        use_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
         # Layers saved before version 0.4 call the down/up-sampling `strides`.
         strides = kwargs.pop("factor", strides)
         super().__init__(**kwargs)

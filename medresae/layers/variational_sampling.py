@@ -1,5 +1,7 @@
 """The reparameterisation trick with a KL penalty, for variational autoencoders."""
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -33,7 +35,7 @@ class VariationalSampling(keras.layers.Layer):
         (2, 4)
     """
 
-    def __init__(self, beta=1.0, seed=None, **kwargs):
+    def __init__(self, beta: float = 1.0, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.beta = check_positive_number(beta, "beta", allow_zero=True)
         self.seed = seed

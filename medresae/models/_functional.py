@@ -39,13 +39,13 @@ class FunctionalModel(keras.Model):
         raise NotImplementedError(f"{type(self).__name__} must implement _graph(**config).")
 
     @property
-    def spatial_divisor(self):
+    def spatial_divisor(self) -> tuple[int, ...]:
         """Per-axis multiple that every input size must have (pad with
         `medresae.pad_to_multiple` otherwise)."""
         return self._spatial_divisor
 
     @property
-    def spatial_dims(self):
+    def spatial_dims(self) -> int:
         return len(self._spatial_divisor)
 
     def _check_inputs(self, inputs):
@@ -82,7 +82,7 @@ class FunctionalModel(keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
-    def with_dtype(self, dtype):
+    def with_dtype(self, dtype: str | keras.dtype_policies.DTypePolicy) -> "FunctionalModel":
         """The same model (weights and metadata included) with every layer in
         another dtype policy, e.g. 'float32' to run a model trained in mixed
         precision on a CPU; the model itself when every layer already has it.

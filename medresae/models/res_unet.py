@@ -1,5 +1,8 @@
 """ResUNet: the residual U-Net denoiser, 2D or 3D, anisotropic, fully convolutional."""
 
+from collections.abc import Sequence
+from typing import Any, Literal
+
 import keras
 
 from medresae._validation import (
@@ -86,24 +89,24 @@ class ResUNet(FunctionalModel):
 
     def __init__(
         self,
-        spatial_dims=3,
-        in_channels=1,
-        out_channels=None,
-        filters=(32, 64, 128),
-        n_blocks=2,
-        strides=2,
-        kernel_size=3,
-        variant="basic",
-        skip="add",
-        residual=True,
-        norm="batch",
-        groups=8,
-        activation="relu",
-        downsample="conv",
-        upsample="transpose",
-        input_size=None,
-        **kwargs,
-    ):
+        spatial_dims: int = 3,
+        in_channels: int = 1,
+        out_channels: int | None = None,
+        filters: Sequence[int] = (32, 64, 128),
+        n_blocks: int | list[int] | tuple[int, ...] = 2,
+        strides: int | Sequence[int] | Sequence[int | Sequence[int]] = 2,
+        kernel_size: int | Sequence[int] = 3,
+        variant: Literal["basic", "bottleneck", "preactivation", "act_before_add"] = "basic",
+        skip: Literal["add", "concat"] = "add",
+        residual: bool = True,
+        norm: Literal["batch", "group", "instance", "none"] = "batch",
+        groups: int = 8,
+        activation: str | None = "relu",
+        downsample: Literal["conv", "max", "avg"] = "conv",
+        upsample: Literal["transpose", "resize"] = "transpose",
+        input_size: Sequence[int | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         config = dict(
             spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
             filters=filters, n_blocks=n_blocks, strides=strides, kernel_size=kernel_size,

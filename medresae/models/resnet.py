@@ -1,5 +1,8 @@
 """ResNet-18/34/50/101/152 backbones with an optional classifier head, 2D or 3D."""
 
+from collections.abc import Sequence
+from typing import Any, Literal
+
 import keras
 
 from medresae._validation import (
@@ -68,22 +71,22 @@ class ResNet(FunctionalModel):
 
     def __init__(
         self,
-        depth=50,
-        spatial_dims=2,
-        in_channels=3,
-        input_size=None,
-        include_top=True,
-        num_classes=1000,
-        pooling="avg",
-        classifier_activation="softmax",
-        stem_strides=2,
-        stage_strides=2,
-        filters=(64, 128, 256, 512),
-        norm="batch",
-        groups=8,
-        activation="relu",
-        **kwargs,
-    ):
+        depth: int = 50,
+        spatial_dims: int = 2,
+        in_channels: int = 3,
+        input_size: Sequence[int | None] | None = None,
+        include_top: bool = True,
+        num_classes: int = 1000,
+        pooling: Literal["avg", "max"] | None = "avg",
+        classifier_activation: str | None = "softmax",
+        stem_strides: int | Sequence[int] = 2,
+        stage_strides: int | Sequence[int] | Sequence[int | Sequence[int]] = 2,
+        filters: list[int] | tuple[int, ...] = (64, 128, 256, 512),
+        norm: Literal["batch", "group", "instance", "none"] = "batch",
+        groups: int = 8,
+        activation: str | None = "relu",
+        **kwargs: Any,
+    ) -> None:
         width = kwargs.pop("width", None)
         if width is not None:
             filters = tuple(check_positive_int(width, "width") * 2**i for i in range(4))

@@ -1,5 +1,8 @@
 """ResNetAE: the residual autoencoder of Hou (2019), in 2D or 3D."""
 
+from collections.abc import Sequence
+from typing import Any, Literal
+
 import keras
 
 from medresae.models import _resnet_ae_parts as parts
@@ -61,22 +64,22 @@ class ResNetAE(FunctionalModel):
 
     def __init__(
         self,
-        spatial_dims=2,
-        in_channels=3,
-        input_size=(256, 256),
-        n_blocks=8,
-        filters=(8, 16, 32, 64, 128),
-        z_dim=128,
-        bottleneck_dim=128,
-        multires_skips=True,
-        strides=2,
-        out_channels=None,
-        norm="batch",
-        groups=8,
-        activation="leaky_relu",
-        output_activation="sigmoid",
-        **kwargs,
-    ):
+        spatial_dims: int = 2,
+        in_channels: int = 3,
+        input_size: Sequence[int | None] | None = (256, 256),
+        n_blocks: int = 8,
+        filters: list[int] | tuple[int, ...] = (8, 16, 32, 64, 128),
+        z_dim: int = 128,
+        bottleneck_dim: int | None = 128,
+        multires_skips: bool = True,
+        strides: int | Sequence[int] | Sequence[int | Sequence[int]] = 2,
+        out_channels: int | None = None,
+        norm: Literal["batch", "group", "instance", "none"] = "batch",
+        groups: int = 8,
+        activation: str | None = "leaky_relu",
+        output_activation: str | None = "sigmoid",
+        **kwargs: Any,
+    ) -> None:
         filters = parts.widths_from_legacy(filters, kwargs)
         args = dict(
             spatial_dims=spatial_dims, in_channels=in_channels, input_size=input_size,

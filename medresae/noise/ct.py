@@ -2,8 +2,10 @@
 
 import math
 import numbers
+from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medresae._arrays import check_finite_array
 from medresae._validation import check_choice, check_positive_int, check_positive_number
@@ -62,17 +64,17 @@ def _ct_slice(hu, i0, electronic_sigma, voxel_size_mm, mu_water, n_angles, rng):
 
 
 def low_dose_ct(
-    x,
-    i0,
-    electronic_sigma=0.0,
-    units="hu",
-    voxel_size_mm=1.0,
-    mu_water=0.0192,
-    n_angles=None,
-    axis=-1,
-    hu_range=(-1024.0, 3071.0),
-    rng=None,
-):
+    x: ArrayLike,
+    i0: float,
+    electronic_sigma: float = 0.0,
+    units: Literal["hu", "normalized"] = "hu",
+    voxel_size_mm: float = 1.0,
+    mu_water: float = 0.0192,
+    n_angles: int | None = None,
+    axis: int = -1,
+    hu_range: tuple[float, float] = (-1024.0, 3071.0),
+    rng: int | np.random.Generator | None = None,
+) -> np.ndarray:
     """Simulates a low-dose CT scan of each axial slice (parallel beam, FBP).
 
     Per slice: HU -> attenuation `mu = mu_water * (1 + HU/1000)` (>= 0),

@@ -1,11 +1,12 @@
 """Measuring the noise level of an image (no clean reference needed)."""
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medresae._arrays import check_finite_array
 
 
-def estimate_noise_sigma(x, mask=None):
+def estimate_noise_sigma(x: ArrayLike, mask: ArrayLike | None = None) -> float:
     """Estimates the standard deviation of white noise in a 2D or 3D image.
 
     Immerkaer's Laplacian-difference operator (Immerkaer 1996) is applied to

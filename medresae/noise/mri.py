@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medresae._arrays import check_finite_array
 from medresae._validation import check_positive_int, check_positive_number
@@ -37,7 +38,8 @@ def gaussian(x, sigma, rng=None):
 MAX_COILS = 128
 
 
-def noncentral_chi(x, sigma, coils=4, rng=None):
+def noncentral_chi(x: ArrayLike, sigma: float, coils: int = 4,
+                   rng: int | np.random.Generator | None = None) -> np.ndarray:
     """Root-sum-of-squares magnitude of `coils` noisy complex channels.
 
     This is the noise of a multi-coil MRI magnitude image combined with
@@ -85,7 +87,7 @@ def noncentral_chi(x, sigma, coils=4, rng=None):
     return np.sqrt(total)
 
 
-def rician(x, sigma, rng=None):
+def rician(x: ArrayLike, sigma: float, rng: int | np.random.Generator | None = None) -> np.ndarray:
     """Rician noise of an MRI magnitude image: `|x + n1 + i n2|`, n ~ N(0, sigma^2).
 
     Args:
@@ -109,7 +111,7 @@ def rician(x, sigma, rng=None):
 
 
 
-def rician_mean(nu, sigma):
+def rician_mean(nu: ArrayLike, sigma: float) -> np.ndarray:
     """The mean of Rician magnitudes `|nu + n1 + i n2|`, n ~ N(0, sigma^2).
 
     A magnitude image is biased upwards by its noise: by `sigma * sqrt(pi / 2)`

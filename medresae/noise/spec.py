@@ -2,8 +2,10 @@
 
 import dataclasses
 import re
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medresae._arrays import check_finite_array
 from medresae._validation import check_choice, check_positive_int, check_positive_number
@@ -111,7 +113,7 @@ class NoiseSpec:
         >>> noisy = spec.apply(np.ones((16, 16)), rng=0)
     """
 
-    model: str
+    model: Literal["gaussian", "rician", "chi", "ct"]
     low: float
     high: float
     relative: bool = True
@@ -157,7 +159,7 @@ class NoiseSpec:
         object.__setattr__(self, "electronic_sigma", electronic)
 
     @classmethod
-    def parse(cls, text):
+    def parse(cls, text: str) -> "NoiseSpec":
         """Parses `MODEL:LEVEL[-HIGH][:OPTION[,OPTION...]]` into a NoiseSpec.
 
         Args:
@@ -230,7 +232,7 @@ class NoiseSpec:
         except ValueError as error:
             raise fail(str(error).rstrip(".")) from None
 
-    def __str__(self):
+    def __str__(self) -> str:
         text = f"{self.model}:{_format_number(self.low)}"
         if self.high != self.low:
             text += f"-{_format_number(self.high)}"
@@ -243,7 +245,7 @@ class NoiseSpec:
             options.append(f"electronic={_format_number(self.electronic_sigma)}")
         return text + (":" + ",".join(options) if options else "")
 
-    def sample_level(self, rng):
+    def sample_level(self, rng: int | np.random.Generator | None) -> float:
         """A level drawn uniformly from [low, high] (`low` when they are equal).
 
         Args:
@@ -257,7 +259,8 @@ class NoiseSpec:
             return self.low
         return float(rng.uniform(self.low, self.high))
 
-    def apply(self, x, rng=None, level=None, **ct_kwargs):
+    def apply(self, x: ArrayLike, rng: int | np.random.Generator | None = None, level: float | None = None,
+              **ct_kwargs: Any) -> np.ndarray:
         """Adds this spec's noise to `x` (see `add_noise`).
 
         Args:

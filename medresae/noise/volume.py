@@ -1,11 +1,14 @@
 """Noise on a whole volume, slice by slice for low-dose CT, with a progress bar."""
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from medresae.noise.spec import NoiseSpec
 
 
-def simulate_volume(array, spec, voxel_sizes, seed=0, progress=True):
+def simulate_volume(array: np.ndarray, spec: NoiseSpec | str, voxel_sizes: Sequence[float], seed: int = 0,
+                    progress: bool = True) -> tuple[np.ndarray, float]:
     """Adds `spec`'s noise to a (X, Y, Z[, C]) array; CT slice by slice with a progress bar.
 
     Args:

@@ -11,7 +11,13 @@ Examples:
     'percentile'
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
 
 PRESETS = {
     "brain-mr": {
@@ -46,7 +52,7 @@ def preset_path(name, check=True):
     return path
 
 
-def load_preset(name):
+def load_preset(name: str) -> keras.Model:
     """Loads a preset as a Keras model (on the active backend)."""
     import keras
 

@@ -1,5 +1,7 @@
 """Measures a volume's noise level once, before patches are drawn."""
 
+from collections.abc import Sequence
+
 from monai.transforms import MapTransform
 
 from medresae.noise import estimate_noise_sigma
@@ -27,7 +29,8 @@ class EstimateNoiseSigmad(MapTransform):
         True
     """
 
-    def __init__(self, keys, mask_key="weight", sigma_key="noise_sigma", allow_missing_keys=False):
+    def __init__(self, keys: str | Sequence[str], mask_key: str | None = "weight", sigma_key: str = "noise_sigma",
+                 allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.mask_key = mask_key
         self.sigma_key = sigma_key

@@ -1,5 +1,7 @@
 """A foreground weight map for RandWeightedCropd, so patches are not mostly air."""
 
+from collections.abc import Sequence
+
 import numpy as np
 from monai.transforms import MapTransform
 
@@ -28,8 +30,8 @@ class ForegroundWeightd(MapTransform):
         1.0
     """
 
-    def __init__(self, keys, weight_key="weight", fraction=0.1, threshold=None, background=0.02,
-                 allow_missing_keys=False):
+    def __init__(self, keys: str | Sequence[str], weight_key: str = "weight", fraction: float = 0.1,
+                 threshold: float | None = None, background: float = 0.02, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.weight_key = weight_key
         self.fraction = float(fraction)

@@ -1,5 +1,8 @@
 """Invertible intensity normalisation (MONAI dictionary transform)."""
 
+from collections.abc import Sequence
+from typing import Literal
+
 from monai.transforms import MapTransform
 
 from medresae.intensity import IntensityNormalizer
@@ -29,8 +32,9 @@ class InvertibleScaleIntensityd(MapTransform):
         ([[0.0, 1.0]], [[-1024.0, 3071.0]])
     """
 
-    def __init__(self, keys, ref_key=None, method="percentile", lower=None, upper=None,
-                 params_key="intensity", allow_missing_keys=False):
+    def __init__(self, keys: str | Sequence[str], ref_key: str | None = None,
+                 method: Literal["percentile", "window"] = "percentile", lower: float | None = None,
+                 upper: float | None = None, params_key: str = "intensity", allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.ref_key = ref_key or self.keys[0]
         self.normalizer = IntensityNormalizer(method, lower, upper)

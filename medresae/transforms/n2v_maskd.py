@@ -1,5 +1,7 @@
 """Noise2Void blind-spot masking (MONAI dictionary transform)."""
 
+from collections.abc import Sequence
+
 import numpy as np
 from monai.transforms import MapTransform, RandomizableTransform
 
@@ -34,8 +36,8 @@ class N2VMaskd(RandomizableTransform, MapTransform):
         (['image', 'mask', 'target'], (1, 16, 16, 4))
     """
 
-    def __init__(self, keys, ratio=0.002, radius=2, target_key="target", mask_key="mask",
-                 allow_missing_keys=False):
+    def __init__(self, keys: str | Sequence[str], ratio: float = 0.002, radius: int | Sequence[int] = 2,
+                 target_key: str = "target", mask_key: str = "mask", allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, 1.0)
         if len(self.keys) != 1:

@@ -1,5 +1,7 @@
 """Add synthetic noise with a random level per sample (MONAI dictionary transform)."""
 
+from collections.abc import Sequence
+
 import numpy as np
 from monai.transforms import MapTransform, RandomizableTransform
 
@@ -43,8 +45,10 @@ class RandAddNoised(RandomizableTransform, MapTransform):
         (1, 8, 8, 4)
     """
 
-    def __init__(self, keys, spec, output_keys=None, prob=1.0, params_key="intensity",
-                 spacing_key="spacing", allow_missing_keys=False):
+    def __init__(self, keys: str | Sequence[str],
+                 spec: str | NoiseSpec | list[str | NoiseSpec] | tuple[str | NoiseSpec, ...],
+                 output_keys: str | Sequence[str] | None = None, prob: float = 1.0, params_key: str = "intensity",
+                 spacing_key: str = "spacing", allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
         specs = spec if isinstance(spec, (list, tuple)) else [spec]

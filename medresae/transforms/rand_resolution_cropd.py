@@ -1,5 +1,7 @@
 """Random patches on a random voxel grid: any axis order, flips, in-plane zoom, thick slices."""
 
+from collections.abc import Sequence
+
 import numpy as np
 from monai.transforms import MapTransform, Randomizable
 
@@ -91,9 +93,11 @@ class RandResolutionCropd(Randomizable, MapTransform):
         (1, 8, 8, 8)
     """
 
-    def __init__(self, keys, spatial_size, w_key="weight", spacing_key="spacing", num_samples=1, permute=True,
-                 flip=True, zoom_range=(0.8, 1.5), thick_prob=0.5, thickness_mm=(2.0, 7.0),
-                 slice_axis=None, allow_missing_keys=False):
+    def __init__(self, keys: str | Sequence[str], spatial_size: Sequence[int], w_key: str | None = "weight",
+                 spacing_key: str = "spacing", num_samples: int = 1, permute: bool = True, flip: bool = True,
+                 zoom_range: tuple[float, float] = (0.8, 1.5), thick_prob: float = 0.5,
+                 thickness_mm: tuple[float, float] = (2.0, 7.0), slice_axis: int | None = None,
+                 allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         self.spatial_size = tuple(int(s) for s in spatial_size)
         if len(self.spatial_size) != 3 or min(self.spatial_size) < 1:

@@ -1,5 +1,7 @@
 """Recorrupted-to-Recorrupted training pairs from one noisy image (Pang et al. 2021)."""
 
+from collections.abc import Sequence
+
 import numpy as np
 from monai.transforms import MapTransform, RandomizableTransform
 
@@ -47,8 +49,9 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
         (['image', 'target'], (1, 16, 16, 4))
     """
 
-    def __init__(self, keys, alpha=0.5, sigma=None, sigma_key="noise_sigma", target_key="target", base_key=None,
-                 scale_key=None, allow_missing_keys=False):
+    def __init__(self, keys: str | Sequence[str], alpha: float = 0.5, sigma: float | None = None,
+                 sigma_key: str = "noise_sigma", target_key: str = "target", base_key: str | None = None,
+                 scale_key: str | None = None, allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, 1.0)
         if len(self.keys) != 1:
