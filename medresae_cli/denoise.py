@@ -1,4 +1,4 @@
-"""`medresae denoise`: a NIfTI file, a DICOM folder or a folder of NIfTI files in, NIfTI out."""
+"""`medresae denoise`: a volume file, a DICOM folder or a folder of volume files in, the same format out."""
 
 import os
 import sys
@@ -10,10 +10,12 @@ from medresae_cli.defaults import ADAPT_STEPS
 
 def add_parser(sub, parent):
     p = sub.add_parser(
-        "denoise", parents=[parent], help="Denoise a scan (NIfTI file, DICOM folder, or folder of NIfTI files).",
-        description="Denoise IN with a trained model and write a NIfTI file with the input's affine and header. "
-        "IN is a .nii/.nii.gz file, a folder holding one DICOM series, or a folder of NIfTI files (then OUT "
-        "is a folder). Tiled inference with Gaussian blending keeps memory bounded by the tile size.",
+        "denoise", parents=[parent], help="Denoise a scan (volume file, DICOM folder, or folder of volume files).",
+        description="Denoise IN with a trained model and write OUT with the input's geometry (and header, "
+        "within one format). IN is a .nii/.nii.gz, .mgz/.mgh, .nrrd/.nhdr or .mha/.mhd file, a folder holding "
+        "one DICOM series, or a folder of such files (then OUT is a folder and each output keeps its input's "
+        "name and format). OUT's suffix picks the format: .nii, .nii.gz, .mgz, .mgh, .nrrd or .mha. "
+        "Tiled inference with Gaussian blending keeps memory bounded by the tile size.",
     )
     p.add_argument("input", metavar="IN")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
@@ -53,20 +55,27 @@ def load_model(args):
         raise
 
 
+def _output_name(source):
+    """The output file name for `source` in a folder run: the same name, in a single-file format."""
+    stem, suffix = os.path.splitext(os.path.basename(source))
+    # A detached header and its data file are two files; write the single-file form of the format.
+    return stem + {".nhdr": ".nrrd", ".mhd": ".mha"}.get(suffix.lower(), suffix)
+
+
 def _jobs(args):
     """(input, output) pairs; checks what can be checked before a model is loaded."""
     from medresae.errors import InputFileError, InputFileNotFoundError
-    from medresae.io import check_nifti_output, is_nifti_path, list_nifti
+    from medresae.io import check_nifti_output, is_volume_path, list_volumes
 
     if os.path.isdir(args.input):
-        files = list_nifti(args.input)
+        files = list_volumes(args.input)
         if files:
-            if is_nifti_path(args.output) or (os.path.exists(args.output) and not os.path.isdir(args.output)):
-                raise InputFileError(f"{args.output}: IN is a folder of NIfTI files, so OUT must be a folder")
+            if is_volume_path(args.output) or (os.path.exists(args.output) and not os.path.isdir(args.output)):
+                raise InputFileError(f"{args.output}: IN is a folder of volume files, so OUT must be a folder")
             parent = os.path.dirname(os.path.abspath(args.output))
             if not os.path.isdir(parent):
                 raise InputFileError(f"{args.output}: folder {parent} does not exist; create it first")
-            jobs = [(f, os.path.join(args.output, os.path.basename(f))) for f in files]
+            jobs = [(f, os.path.join(args.output, _output_name(f))) for f in files]
             if os.path.isdir(args.output):
                 for source, target in jobs:
                     check_nifti_output(target, None, args.overwrite, dtype=args.dtype, source=source)

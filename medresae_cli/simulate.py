@@ -20,8 +20,9 @@ def add_parser(sub, parent):
         "in HU) or a range such as ct:5e3-1e5 (one level drawn with --seed). The same seed gives the same "
         "output.",
     )
-    p.add_argument("input", metavar="IN", help="clean scan (.nii/.nii.gz or a DICOM series folder)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.nii.gz")
+    p.add_argument("input", metavar="IN", help="clean scan (.nii/.nii.gz, .mgz, .nrrd, .mha or a DICOM series folder)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file; its suffix picks the format (.nii.gz, .nii, .mgz, .mgh, .nrrd, .mha)")
     p.add_argument("--noise", required=True, metavar="SPEC", help="noise spec, e.g. rician:0.05 or ct:1e4")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--dtype", default="float32", help="output dtype: float32 (default) or 'input'")

@@ -1,4 +1,4 @@
-"""Reading NIfTI files and DICOM folders into a `Volume`, with one-line errors."""
+"""Reading NIfTI, MGH, NRRD and MetaImage files and DICOM folders into a `Volume`, with one-line errors."""
 
 import os
 import re
@@ -8,10 +8,11 @@ import numpy as np
 
 from medresae.errors import InputFileError, InputFileNotFoundError
 from medresae.io._common import _NIFTI_SUFFIXES, _READABLE, _reason
+from medresae.io.formats import READERS, format_of
 from medresae.io.volume import Volume
 
 
-def is_nifti_path(path):
+def is_nifti_path(path: str | os.PathLike) -> bool:
     """Whether `path` names a NIfTI file (``.nii`` or ``.nii.gz``, any case).
 
     Examples:
@@ -21,7 +22,29 @@ def is_nifti_path(path):
     return os.fspath(path).lower().endswith(_NIFTI_SUFFIXES)
 
 
-def list_nifti(folder):
+def is_volume_path(path: str | os.PathLike) -> bool:
+    """Whether `path` names a file `load_volume` reads by its suffix: NIfTI, MGH/MGZ, NRRD or MetaImage.
+
+    Examples:
+        >>> [is_volume_path(p) for p in ("t1.nii.gz", "brain.mgz", "ct.nrrd", "ct.mha", "notes.txt")]
+        [True, True, True, True, False]
+    """
+    return is_nifti_path(path) or format_of(path) is not None
+
+
+def list_volumes(folder: str | os.PathLike) -> list[str]:
+    """The volume files in `folder` that `load_volume` reads (by suffix), sorted by name.
+
+    As `list_nifti`, for every readable format (see `is_volume_path`).
+
+    Examples:
+        >>> list_volumes("scans")  # doctest: +SKIP
+        ['scans/a.nii.gz', 'scans/b.mgz', 'scans/c.nrrd']
+    """
+    return _list_files(folder, is_volume_path, "volume files (.nii, .nii.gz, .mgz, .nrrd, .mha, ...)")
+
+
+def list_nifti(folder: str | os.PathLike) -> list[str]:
     """The NIfTI files in `folder`, sorted by name, as paths.
 
     Hidden files are skipped (they include the temporary files of a write in
@@ -40,12 +63,16 @@ def list_nifti(folder):
         >>> list_nifti("scans")  # doctest: +SKIP
         ['scans/a.nii.gz', 'scans/b.nii']
     """
+    return _list_files(folder, is_nifti_path, ".nii/.nii.gz files")
+
+
+def _list_files(folder, accept, what):
     folder = os.fspath(folder)
     if not os.path.exists(folder):
         raise InputFileNotFoundError(f"{folder}: no such folder; check the path")
     if not os.path.isdir(folder):
-        raise InputFileError(f"{folder}: not a folder; pass a folder of .nii/.nii.gz files")
-    names = (n for n in os.listdir(folder) if not n.startswith(".") and is_nifti_path(n))
+        raise InputFileError(f"{folder}: not a folder; pass a folder of {what}")
+    names = (n for n in os.listdir(folder) if not n.startswith(".") and accept(n))
     paths = (os.path.join(folder, n) for n in names)
     return sorted(p for p in paths if os.path.isfile(p))
 
@@ -53,10 +80,14 @@ def list_nifti(folder):
 # ---------------------------------------------------------------- reading
 
 
-def load_volume(path, check_values=True):
-    """Reads a NIfTI file or a DICOM series folder into a `Volume`.
+def load_volume(path: str | os.PathLike, check_values: bool = True) -> Volume:
+    """Reads a NIfTI, MGH/MGZ, NRRD or MetaImage file, or a DICOM series folder, into a `Volume`.
 
     NIfTI data is read through nibabel with the header's scaling applied.
+    FreeSurfer MGH/MGZ (nibabel), NRRD (pynrrd) and MetaImage (SimpleITK,
+    optional) files get the same RAS+ affine convention as NIfTI: their
+    geometry is converted from the file's own space (see
+    `medresae.io.formats`).
     A 2D image becomes ``(X, Y, 1, 1)``, a 3D one ``(X, Y, Z, 1)`` and a 4D
     one ``(X, Y, Z, T)`` with T as channels; singleton axes beyond the fourth
     are dropped. A folder is read as one DICOM series with MONAI's
@@ -64,7 +95,8 @@ def load_volume(path, check_values=True):
     ``SeriesInstanceUID``.
 
     Args:
-        path: a ``.nii``/``.nii.gz`` file or a folder holding one DICOM series.
+        path: a ``.nii``/``.nii.gz``, ``.mgz``/``.mgh``, ``.nrrd``/``.nhdr``
+            or ``.mha``/``.mhd`` file, or a folder holding one DICOM series.
         check_values: reject volumes with NaN/inf voxels and constant
             (e.g. all-zero) volumes.
 
@@ -90,6 +122,8 @@ def load_volume(path, check_values=True):
         volume = _load_dicom_folder(path)
     elif is_nifti_path(path):
         volume = _load_nifti(path)
+    elif format_of(path) is not None:
+        volume = READERS[format_of(path)](path)
     else:
         hint = ""
         if path.lower().endswith((".dcm", ".ima")):

@@ -14,10 +14,12 @@ class Volume:
         array: float32 array of shape ``(X, Y, Z, C)``, always three spatial
             axes and one channel axis; a 2D image has ``Z == 1``, a 4D NIfTI
             keeps its fourth axis (e.g. time) as channels.
-        affine: 4x4 float64 voxel-to-world matrix (mm). For NIfTI it is the
-            file's affine as stored (RAS+); for DICOM it is MONAI's RAS affine.
-        header: a copy of the original nibabel ``Nifti1Header`` or
-            ``Nifti2Header``; None for DICOM.
+        affine: 4x4 float64 voxel-to-world matrix (mm), RAS+. For NIfTI it
+            is the file's affine as stored; for DICOM it is MONAI's RAS
+            affine; MGH, NRRD and MetaImage geometry is converted to it.
+        header: a copy of the original header: nibabel's ``Nifti1Header``
+            / ``Nifti2Header`` or ``MGHHeader``, pynrrd's header dict for
+            NRRD, SimpleITK's metadata dict for MetaImage; None for DICOM.
         source_dtype: the on-disk dtype (e.g. ``int16``). For DICOM it is
             the pixel dtype, or float32 when the series has a rescale
             slope/intercept (MONAI applies it).
@@ -51,17 +53,17 @@ class Volume:
             )
 
     @property
-    def voxel_sizes(self):
+    def voxel_sizes(self) -> tuple[float, float, float]:
         """Voxel edge lengths in mm along X, Y, Z (the affine's column norms)."""
         return tuple(float(np.linalg.norm(self.affine[:3, i])) for i in range(3))
 
     @property
-    def orientation(self):
+    def orientation(self) -> tuple[str, str, str]:
         """Axis codes of X, Y, Z in world space, e.g. ``('R', 'A', 'S')``."""
         return tuple(aff2axcodes(self.affine))
 
     @property
-    def spatial_shape(self):
+    def spatial_shape(self) -> tuple[int, int, int]:
         """``(X, Y, Z)``."""
         return tuple(int(s) for s in self.array.shape[:3])
 

@@ -1,20 +1,32 @@
-"""Writing arrays as NIfTI with a source volume's affine and header, atomically."""
+"""Writing arrays as NIfTI (or MGH, NRRD, MetaImage) with a source volume's geometry, atomically."""
 
 import os
 import warnings
+from typing import Literal
 
 import nibabel as nib
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from medresae._atomic import check_output_path, write_atomically
 from medresae.errors import ClippedValuesWarning, InputFileError
-from medresae.io._common import _reason
+from medresae.io._common import _WRITABLE, _reason
+from medresae.io.formats import METAIMAGE_SUFFIXES, NRRD_SUFFIXES, WRITABLE_SUFFIXES, WRITERS, _sitk, format_of
 from medresae.io.read import is_nifti_path
 from medresae.io.volume import Volume
 
 
-def save_volume(path, array, like=None, dtype="float32", overwrite=False):
-    """Writes `array` as a NIfTI file, atomically, with `like`'s geometry.
+def save_volume(path: str | os.PathLike, array: ArrayLike, like: Volume | None = None,
+                dtype: DTypeLike | Literal["input"] = "float32", overwrite: bool = False) -> str:
+    """Writes `array` as a NIfTI (or MGH, NRRD, MetaImage) file, atomically, with `like`'s geometry.
+
+    The format follows `path`'s suffix: ``.nii``/``.nii.gz``, ``.mgz``/``.mgh``
+    (FreeSurfer), ``.nrrd`` (gzip-compressed) or ``.mha`` (compressed;
+    needs SimpleITK). In the last three, `like`'s affine is stored in the
+    format's own convention (see `medresae.io.formats`), and an MGH or NRRD
+    `like` of the same format also gives its header fields; scaling
+    (scl_slope) is a NIfTI feature, so `dtype="input"` there writes the
+    input's dtype unscaled.
 
     With `like` from a NIfTI file, its header is reused: affine, sform and
     qform with their codes, pixdim, xyzt units, descrip and intent are kept
@@ -26,7 +38,8 @@ def save_volume(path, array, like=None, dtype="float32", overwrite=False):
     renamed into place, so an interrupted write never leaves a partial file.
 
     Args:
-        path: output ``.nii`` or ``.nii.gz`` file.
+        path: output ``.nii``, ``.nii.gz``, ``.mgz``, ``.mgh``, ``.nrrd`` or
+            ``.mha`` file.
         array: ``(X, Y)``, ``(X, Y, Z)`` or ``(X, Y, Z, C)`` numbers; ``C == 1``
             is written as a 3D volume.
         like: a `Volume` (from `load_volume`) whose affine and header to
@@ -59,10 +72,7 @@ def save_volume(path, array, like=None, dtype="float32", overwrite=False):
         't1_denoised.nii.gz'
     """
     path = os.fspath(path)
-    if not is_nifti_path(path):
-        raise InputFileError(
-            f"{path}: unsupported output type; medresae writes .nii or .nii.gz files"
-        )
+    _check_output_suffix(path)
     if like is not None and not isinstance(like, Volume):
         raise InputFileError(
             f"{path}: `like` must be a Volume from medresae.io.load_volume, or None. "
@@ -70,11 +80,30 @@ def save_volume(path, array, like=None, dtype="float32", overwrite=False):
         )
     out_dtype = _output_dtype(dtype, like, path)
     check_nifti_output(path, like, overwrite)
+    fmt = format_of(path)
+    if fmt is not None:
+        data = _prepare_array(array, like, out_dtype, path)
+        suffix = os.path.splitext(path)[1]
+        _write_with(lambda temp: WRITERS[fmt](temp, data, like, path), path, overwrite, suffix)
+        return path
     scaling = _input_scaling(like) if _is_input(dtype) and out_dtype.kind in "iu" else (1.0, 0.0)
     data = _prepare_array(array, like, out_dtype, path, scaling)
     image = _nifti_image(data, like, out_dtype, scaling)
     _write_atomically(image, path, overwrite)
     return path
+
+
+def _check_output_suffix(path):
+    lower = path.lower()
+    if is_nifti_path(lower) or lower.endswith(WRITABLE_SUFFIXES):
+        return
+    if lower.endswith((".nhdr", ".mhd")):
+        single = ".nrrd" if lower.endswith(NRRD_SUFFIXES) else METAIMAGE_SUFFIXES[0]
+        raise InputFileError(
+            f"{path}: detached headers (.nhdr, .mhd) are read but not written (a write is one file); "
+            f"write {single} instead"
+        )
+    raise InputFileError(f"{path}: unsupported output type; medresae writes {_WRITABLE} files")
 
 
 def _is_input(dtype):
@@ -114,7 +143,9 @@ def _output_dtype(dtype, like, path):
     return out
 
 
-def check_nifti_output(path, like=None, overwrite=False, dtype=None, source=None):
+def check_nifti_output(path: str | os.PathLike, like: Volume | None = None, overwrite: bool = False,
+                       dtype: DTypeLike | Literal["input"] | None = None,
+                       source: str | os.PathLike | None = None) -> None:
     """Raises InputFileError if `save_volume(path, ..., like, dtype, overwrite)`
     would fail for a reason known before any data is computed.
 
@@ -132,20 +163,19 @@ def check_nifti_output(path, like=None, overwrite=False, dtype=None, source=None
 
     Examples:
         >>> check_nifti_output("denoised.nii.gz", overwrite=True)
-        >>> check_nifti_output("denoised.png")
+        >>> check_nifti_output("denoised.png")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        medresae.errors.InputFileError: denoised.png: unsupported output type; medresae writes .nii or .nii.gz files
+        medresae.errors.InputFileError: denoised.png: unsupported output type; medresae writes .nii, .nii.gz, ...
     """
     path = os.fspath(path)
-    if not is_nifti_path(path):
-        raise InputFileError(
-            f"{path}: unsupported output type; medresae writes .nii or .nii.gz files"
-        )
+    _check_output_suffix(path)
+    if format_of(path) == "metaimage":
+        _sitk()  # ImportError now, naming the extra to install, rather than after the work
     if dtype is not None and (like is not None or not _is_input(dtype)):
         _output_dtype(dtype, like, path)
     source = like.path if like is not None else source
-    check_output_path(path, overwrite, inputs=[source], what="a .nii or .nii.gz file")
+    check_output_path(path, overwrite, inputs=[source], what=f"a {_WRITABLE} file")
 
 
 def _prepare_array(array, like, out_dtype, path, scaling=(1.0, 0.0)):
@@ -250,10 +280,14 @@ def _nifti_image(data, like, out_dtype, scaling=(1.0, 0.0)):
 
 def _write_atomically(image, path, overwrite):
     suffix = ".nii.gz" if path.lower().endswith(".nii.gz") else ".nii"
+    # The temporary name ends in the real suffix so nibabel picks the compression.
+    _write_with(lambda temp: nib.save(image, temp), path, overwrite, suffix)
+
+
+def _write_with(write, path, overwrite, suffix):
     try:
-        # The temporary name ends in the real suffix so nibabel picks the compression.
-        write_atomically(path, lambda temp: nib.save(image, temp), overwrite, suffix=suffix)
-    except InputFileError:
+        write_atomically(path, write, overwrite, suffix=suffix)
+    except (InputFileError, ImportError):
         raise
     except Exception as err:
         raise InputFileError(

@@ -210,7 +210,7 @@ CASES = [
     ("overlap out of range", lambda k, o: _dn(k, "good.nii.gz", o / "x.nii.gz", "--overlap", "1"),
      ["argument --overlap: expected a number from 0 to below 1; got '1'"]),
     ("folder in, file out", lambda k, o: _dn(k, "folder", o / "x.nii.gz"),
-     ["x.nii.gz: IN is a folder of NIfTI files, so OUT must be a folder"]),
+     ["x.nii.gz: IN is a folder of volume files, so OUT must be a folder"]),
     ("folder in, bad model: no output folder made",
      lambda k, o: _dn(k, "folder", o / "new", model=k["dir"] / "dense.keras"), ["dense.keras: "]),
     ("unknown preset", lambda k, o: ["denoise", k["good"], "-o", o / "x.nii.gz", "--preset", "mri-brain"],

@@ -323,7 +323,7 @@ def test_truncated_file(tmp_path, name):
 def test_unsupported_extension(tmp_path):
     path = tmp_path / "scan.txt"
     path.write_text("1 2 3")
-    with pytest.raises(InputFileError, match=r"\.nii, \.nii\.gz, or a folder") as err:
+    with pytest.raises(InputFileError, match=r"reads \.nii, \.nii\.gz, \.mgz, .*\.mha, \.mhd, or a folder") as err:
         load_volume(path)
     assert_one_line(err, "scan.txt")
     dcm = tmp_path / "slice.dcm"
@@ -409,7 +409,7 @@ def test_output_equal_to_input_is_refused(source, overwrite):
 
 @pytest.mark.parametrize("name", ["denoised.txt", "denoised.nii.gz.bak", "denoised.img"])
 def test_wrong_output_suffix(source, out_dir, name):
-    with pytest.raises(InputFileError, match=r"writes \.nii or \.nii\.gz") as err:
+    with pytest.raises(InputFileError, match=r"writes \.nii, \.nii\.gz, \.mgz") as err:
         save_volume(out_dir / name, load_volume(source).array)
     assert_one_line(err, name)
     assert os.listdir(out_dir) == []
