@@ -17,7 +17,9 @@ MRI magnitude noise); CT noise is correlated, so adaptation helps CT less.
 Two guards keep a good model from getting worse: batch norms stay in
 inference mode (Keras' rule for fine-tuning), and the model is scored on
 fixed recorrupted check batches before training and after each round; the
-best weights seen, possibly the original ones, are kept. On these batches
+best weights seen are kept, and the original ones unless a round beats them
+by more than twice the check loss's own noise (the standard error of the
+paired per-batch differences). On these batches
 the loss is the supervised loss plus a constant, so the comparison needs no
 clean data. For MRI the targets are built from the scan minus its Rician
 noise floor (estimated from the model's own output): the raw magnitude is
@@ -104,15 +106,17 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
         noise_sigma: the scan's noise sigma in its own units; None measures
             it inside the foreground (`medresae.noise.estimate_noise_sigma`).
         checks: how many times (evenly over the steps) the model is scored
-            on fixed recorrupted check batches; the best weights seen,
-            including the original ones, are kept.
+            on fixed recorrupted check batches; the best weights seen are
+            kept, and the original ones unless a round beats them by more
+            than twice the standard error of the paired per-batch check
+            losses.
         validation_batches: check batches drawn once from the scan.
         seed: seeds patch sampling, the recorruption and the optimiser.
         verbose: Keras' progress bar setting ('auto', 0, 1, 2).
 
     Returns:
         `(model, info)`: the model (adapted, or unchanged when no round beat
-        the original on the check batches) and a dict with the noise sigma
+        the original on the check batches by more than their noise) and a dict with the noise sigma
         used (in the scan's units and normalised), the check loss before and
         at its best, and `kept`: 'adapted' or 'original'.
 
@@ -224,23 +228,38 @@ def _freeze_batch_norm(model):
 
 class _KeepBest(keras.callbacks.Callback):
     """Scores the model on fixed check batches before training and after each
-    round, and leaves it with the best weights seen (possibly the original)."""
+    round, and leaves it with the best weights seen (possibly the original).
 
-    def __init__(self, check):
+    A round's weights count as better than the original only when their
+    check loss is lower by more than `z` standard errors of the paired
+    per-batch differences: the check loss is itself noisy, and a change
+    smaller than its noise is no evidence that the model got better.
+    """
+
+    def __init__(self, check, z=2.0):
         super().__init__()
         self.check = check
+        self.z = z
 
-    def _score(self, model):
-        return float(model.evaluate(self.check, verbose=0))
+    def _losses(self, model):
+        losses = []
+        for i in range(len(self.check)):
+            x, y, *weight = self.check[i]
+            error = np.square(np.asarray(model.predict_on_batch(x), np.float64) - y)
+            losses.append(np.average(error, weights=np.broadcast_to(weight[0], error.shape) if weight else None))
+        return np.array(losses)
 
     def start(self, model):
-        self.initial = self.best = self._score(model)
+        self.original = self._losses(model)
+        self.initial = self.best = float(self.original.mean())
         self.best_weights = model.get_weights()
 
     def on_epoch_end(self, epoch, logs=None):
-        score = self._score(self.model)
-        if score < self.best:
-            self.best, self.best_weights = score, self.model.get_weights()
+        losses = self._losses(self.model)
+        gain = self.original - losses
+        noise = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else 0.0
+        if losses.mean() < self.best and gain.mean() > self.z * noise:
+            self.best, self.best_weights = float(losses.mean()), self.model.get_weights()
 
     def on_train_end(self, logs=None):
         self.model.set_weights(self.best_weights)
