@@ -55,8 +55,12 @@ def test_docs_site_builds_strict_and_tutorial_pages_show_figures(tmp_path):
     for module_page in glob.glob(os.path.join(REPO, "docs", "api", "*.md")):
         stem = os.path.splitext(os.path.basename(module_page))[0]
         assert stem == "index" or f'href="{stem}/"' in api_index, f"the API index does not link {stem}"
-    noise_page = (site / "api" / "noise" / "index.html").read_text()
-    assert "&gt;&gt;&gt;" in noise_page and "<blockquote>" not in noise_page, "Examples render as code"
+    for api_page in (site / "api").glob("*/index.html"):
+        text = api_page.read_text()
+        # Google-style "Examples:" sections render as highlighted code, never as Markdown quotes of ">>>".
+        assert "<blockquote>" not in text, api_page
+        for example in re.finditer(r'doc-section-title">Examples:</span>', text):
+            assert '<div class="highlight">' in text[example.end():example.end() + 200], api_page
     for page in site.glob("**/index.html"):
         text = page.read_text()
         ids = set(re.findall(r'id="([^"]+)"', text))
@@ -68,5 +72,5 @@ def test_docs_site_builds_strict_and_tutorial_pages_show_figures(tmp_path):
         assert f'href="{name}.py" download' in page_html and (site / "tutorials" / name / f"{name}.py").exists()
         figures = len(re.findall(r'<img[^>]+src="data:image/png;base64', page_html))
         assert figures >= 1, f"{name}: {figures} figures"
-        assert "Traceback" not in page_html
+        assert "Traceback" not in page_html and "must install" not in page_html
         assert "port.cc" not in page_html and "absl::" not in page_html, f"{name}: TensorFlow log lines"

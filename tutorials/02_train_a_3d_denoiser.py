@@ -13,7 +13,8 @@
 #
 # The data edge is MONAI: NIfTI files are read with `LoadImaged`, oriented
 # to RAS, normalised, cropped into foreground-weighted patches and given
-# synthetic Rician noise by MONAI dictionary transforms. `PatchDataset`
+# synthetic Rician noise by MONAI dictionary transforms.
+# [`PatchDataset`](../../api/data/#medresae.data.PatchDataset)
 # turns the result into the channels-last `(x, y)` batches that Keras'
 # `fit` consumes on every backend. We train on one shipped brain MRI crop
 # and evaluate on another, disjoint crop.
@@ -82,7 +83,9 @@ print("x", x.shape, "y", y.shape)
 # %% [markdown]
 # ## Train from scratch
 #
-# `train_denoiser` is `medresae train` in Python: it builds a `ResUNet`
+# [`train_denoiser`](../../api/training/#medresae.training.train_denoiser)
+# is [`medresae train`](../../cli/#medresae-train) in Python: it builds a
+# [`ResUNet`](../../api/models/#medresae.models.ResUNet)
 # (no down-sampling across thick slices: strides (2, 2, 1) for an 8-slice
 # patch), trains it, and writes `model.keras` (best), `last.keras`,
 # `history.csv` and `training.png` into the run folder.

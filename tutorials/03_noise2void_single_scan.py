@@ -18,7 +18,9 @@
 #    scan itself. A small fraction of voxels is replaced by a neighbour and
 #    the loss is computed only there, so the model must predict each voxel
 #    from its surroundings and cannot learn the identity.
-# 2. **Adapt a pretrained preset** to the scan (`medresae denoise --adapt`):
+# 2. **Adapt a pretrained preset** to the scan
+#    ([`medresae denoise --adapt`](../../cli/#medresae-denoise),
+#    [`adapt`](../../api/adaptation/#medresae.adaptation.adapt) in Python):
 #    Recorrupted-to-Recorrupted fine-tuning (Pang et al. 2021) with the
 #    scan's own, measured noise level.
 #

@@ -116,5 +116,5 @@ plt.show()
 # this page shows is that it gives the same output on every backend:
 # differences are float32 round-off (about 1e-7, on intensities scaled to
 # 0-1), because the three backends run the same computation. Pick the backend for speed, not for the model:
-# on a CPU, TensorFlow is the fastest for 3D convolutions (see the
-# performance page); on GPUs all three use cuDNN.
+# on a CPU, TensorFlow is the fastest for 3D convolutions (see
+# [Speed, memory and GPUs](../../performance/)); on GPUs all three use cuDNN.

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 6. Whole scans from the command line
 #
-# `medresae denoise` reads a NIfTI file (or a DICOM series folder, or a
+# [`medresae denoise`](../../cli/#medresae-denoise) reads a NIfTI file (or a DICOM series folder, or a
 # folder of NIfTI files), denoises it tile by tile and writes NIfTI with the
 # input's affine and header. This tutorial runs the commands from Python
 # with `subprocess` so that it can check the results; in a terminal, type

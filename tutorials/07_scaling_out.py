@@ -22,7 +22,8 @@
 # - **PyTorch**: the Keras distribution API does not support the torch
 #   backend; use JAX or TensorFlow for multi-device training.
 #
-# `medresae train --distribute` (or `train_denoiser(..., distribute=True)`)
+# [`medresae train --distribute`](../../cli/#medresae-train) (or
+# [`train_denoiser(..., distribute=True)`](../../api/training/#medresae.training.train_denoiser))
 # picks the right one for the backend and uses every local GPU (every CPU
 # device when there is no GPU). The rules, the same on every engine:
 #
