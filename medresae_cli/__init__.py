@@ -133,6 +133,15 @@ def run(args):
     except KeyboardInterrupt:
         print("medresae: interrupted; nothing was half-written", file=sys.stderr)
         return 130
+    except ImportError as err:
+        missing = (err.name or "").split(".")[0]
+        if missing not in ("monai", "torch"):
+            raise
+        # An install without the `monai` extra: denoising and evaluating work, training does not.
+        message = " ".join(str(err).split()) if "medresae[monai]" in str(err) else (
+            f"{_what(args)} needs MONAI and PyTorch, which are not installed; pip install 'medresae[monai]'")
+        print(f"medresae: error: {message}", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as err:
         # InputFileError and argument errors are one-line messages meant for users.
         from medresae.errors import first_line
@@ -142,6 +151,14 @@ def run(args):
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _what(args):
+    """'medresae train', 'medresae denoise --adapt', ...: what the user asked for, for messages."""
+    words = ["medresae", getattr(args, "command", None) or getattr(args.func, "__module__", "").rsplit(".", 1)[-1]]
+    if getattr(args, "adapt", False):
+        words.append("--adapt")
+    return " ".join(w for w in words if w)
 
 
 def _import_error(flag_backend, err):

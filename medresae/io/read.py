@@ -268,7 +268,9 @@ def _load_dicom_folder(folder):
         import medresae._monai  # noqa: F401  (before monai)
     except ImportError as err:
         raise ImportError(
-            f"Reading DICOM ({folder}) needs MONAI: pip install monai ({_reason(err)})"
+            f"Reading DICOM ({folder}) needs MONAI, which needs PyTorch: pip install 'medresae[monai]' "
+            f"({_reason(err)})",
+            name="monai",
         ) from None
     (files,) = series.values()
     # MONAI globs the folder itself; this pattern makes it read exactly the
