@@ -4,32 +4,39 @@ import keras
 from keras import ops
 
 
+def _split_mask(y_true, y_pred):
+    """(target, mask broadcast to the target): `y_true` holds the target channels, then one mask channel or
+    one per target channel (per-channel blind spots)."""
+    channels = y_pred.shape[-1]
+    target, mask = y_true[..., :channels], y_true[..., channels:]
+    return target, ops.broadcast_to(mask, ops.shape(target))
+
+
 @keras.saving.register_keras_serializable(package="medresae")
 def masked_mse(y_true, y_pred):
     """Mean squared error only where a mask is 1 (Noise2Void's blind spots).
 
-    `y_true` carries the target channels followed by one mask channel, as
-    `medresae.data.PatchDataset(kind='noise2void')` yields it; `y_pred` has
-    the target channels only.
+    `y_true` carries the target channels followed by the mask: one channel
+    (the same voxels masked in every channel) or one per target channel,
+    as `medresae.data.PatchDataset(kind='noise2void')` yields it; `y_pred`
+    has the target channels only.
 
     Examples:
         >>> y_true = np.zeros((1, 4, 4, 2), "float32"); y_true[0, 1, 1, 1] = 1.0
         >>> round(float(masked_mse(y_true, np.ones((1, 4, 4, 1), "float32"))), 5)
         1.0
     """
-    target, mask = y_true[..., :-1], y_true[..., -1:]
+    target, mask = _split_mask(y_true, y_pred)
     squared = ops.square(target - y_pred) * mask
-    channels = ops.cast(ops.shape(target)[-1], squared.dtype)
-    return ops.sum(squared) / (ops.sum(mask) * channels + keras.backend.epsilon())
+    return ops.sum(squared) / (ops.sum(mask) + keras.backend.epsilon())
 
 
 @keras.saving.register_keras_serializable(package="medresae")
 def masked_l1(y_true, y_pred):
-    """Mean absolute error only where the mask (last channel of `y_true`) is 1."""
-    target, mask = y_true[..., :-1], y_true[..., -1:]
+    """Mean absolute error only where the mask (after the target channels of `y_true`) is 1."""
+    target, mask = _split_mask(y_true, y_pred)
     absolute = ops.abs(target - y_pred) * mask
-    channels = ops.cast(ops.shape(target)[-1], absolute.dtype)
-    return ops.sum(absolute) / (ops.sum(mask) * channels + keras.backend.epsilon())
+    return ops.sum(absolute) / (ops.sum(mask) + keras.backend.epsilon())
 
 
 def _local_mean(x, spatial_dims):

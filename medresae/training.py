@@ -261,6 +261,7 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
                    distribute: bool = False, augment: bool | Literal["flips", "resolution", "none"] = "flips",
                    init: str | os.PathLike | None = None, verbose: str | int = "auto",
                    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+                   n2v_variant: Literal["n2v", "n2v2"] = "n2v", n2v_per_channel: bool = False,
                    ) -> tuple[keras.Model, dict[str, list[float]]]:
     """The `medresae train` recipe: data, model and training in one call.
 
@@ -301,6 +302,13 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
         augment: 'flips', 'resolution' or 'none' (see
             `medresae.data.PatchDataset`); validation batches are drawn
             once with the same augmentation.
+        n2v_variant: for 'noise2void': 'n2v' (blind spots show a random
+            neighbour; the residual `ResUNet`) or 'n2v2' (Hoeck et al. 2022:
+            blind spots show their neighbourhood's median, and the model
+            has no full-resolution skip and no residual connection, which
+            removes the checkerboard artefacts N2V can learn).
+        n2v_per_channel: for 'noise2void' on multi-channel volumes: mask
+            each channel at its own voxels.
         init: a `.keras` model to start from (fine-tuning, e.g. a preset on
             your own scans) instead of a new one; `architecture`, `filters`,
             `strides`, `n_blocks` and `kernel_size` are then taken from it.
@@ -316,6 +324,9 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
         ...                                 patch_size=(32, 32, 8), epochs=1, steps_per_epoch=2)  # doctest: +SKIP
     """
     check_choice(kind, "kind", KINDS)
+    check_choice(n2v_variant, "n2v_variant", ("n2v", "n2v2"))
+    if kind != "noise2void" and (n2v_variant != "n2v" or n2v_per_channel):
+        raise ValueError(f"`n2v_variant` and `n2v_per_channel` apply to kind='noise2void'. Received: kind={kind!r}")
     # The model's own dtype policy: nothing global changes, so the caller's policy stays as it was.
     dtype = "mixed_float16" if mixed_precision else None
     patch_size = tuple(patch_size)
@@ -331,6 +342,9 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
         held_out = []
     common = dict(patch_size=patch_size, batch_size=batch_size, noise=noise, modality=modality,
                   weighting=loss_weighting)
+    if kind == "noise2void":
+        common.update(n2v_replacement="median" if n2v_variant == "n2v2" else "neighbour",
+                      n2v_per_channel=n2v_per_channel)
     train = PatchDataset(kind, volumes, steps_per_epoch=steps_per_epoch, seed=seed, workers=workers,
                          augment=augment, **common)
     if held_out:
@@ -338,6 +352,10 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
         validation = PatchDataset(kind, held_out, steps_per_epoch=steps, fixed=True, seed=seed + 1,
                                   augment=augment, **common)
     extra = {"kernel_size": kernel_size} if architecture == "resunet" else {}
+    if n2v_variant == "n2v2":
+        if architecture != "resunet":
+            raise ValueError("`n2v_variant='n2v2'` needs architecture='resunet' (no top skip, no residual).")
+        extra.update(top_skip=False, residual=False)
     with python_random_seeded(seed), data_parallel(distribute, batch_size) as devices:
         # Inside the context: the variables (built here, or loaded to resume) must be replicated.
         if init is not None:
@@ -354,6 +372,8 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
             "patch_size": list(patch_size),
             "augment": train.augment,
             "loss_weighting": train.weighting,
+            **({"n2v_variant": n2v_variant, "n2v_per_channel": bool(n2v_per_channel)} if kind == "noise2void"
+               else {}),
             "backend": keras.backend.backend(),
             "seed": seed,
             "devices": len(devices),

@@ -63,6 +63,10 @@ class ResUNet(FunctionalModel):
         variant: residual block variant ('basic', 'bottleneck',
             'preactivation', 'act_before_add').
         skip: 'add' or 'concat' encoder -> decoder skips.
+        top_skip: keep the skip at full resolution. Without it (N2V2, Hoeck
+            et al. 2022) the decoder's last level sees only up-sampled
+            features, which stops blind-spot training from learning
+            checkerboard patterns; use it with `residual=False`.
         residual: predict the noise and subtract it from the input.
         norm: 'batch', 'group', 'instance' or 'none'.
         groups: groups of group norm.
@@ -99,6 +103,7 @@ class ResUNet(FunctionalModel):
         variant: Literal["basic", "bottleneck", "preactivation", "act_before_add"] = "basic",
         skip: Literal["add", "concat"] = "add",
         residual: bool = True,
+        top_skip: bool = True,
         norm: Literal["batch", "group", "instance", "none"] = "batch",
         groups: int = 8,
         activation: str | None = "relu",
@@ -110,14 +115,14 @@ class ResUNet(FunctionalModel):
         config = dict(
             spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
             filters=filters, n_blocks=n_blocks, strides=strides, kernel_size=kernel_size,
-            variant=variant, skip=skip, residual=bool(residual), norm=norm, groups=groups,
+            variant=variant, skip=skip, residual=bool(residual), top_skip=bool(top_skip), norm=norm, groups=groups,
             activation=activation, downsample=downsample, upsample=upsample,
             input_size=input_size,
         )
         super().__init__(config, **kwargs)
 
     def _graph(self, spatial_dims, in_channels, out_channels, filters, n_blocks, strides, kernel_size, variant,
-               skip, residual, norm, groups, activation, downsample, upsample, input_size):
+               skip, residual, norm, groups, activation, downsample, upsample, input_size, top_skip=True):
         sd = check_spatial_dims(spatial_dims)
         in_channels = check_positive_int(in_channels, "in_channels")
         out_channels = in_channels if out_channels is None else check_positive_int(out_channels, "out_channels")
@@ -178,8 +183,9 @@ class ResUNet(FunctionalModel):
                 widths[level], strides=level_strides[level], mode=upsample,
                 name=f"up{level}", **common,
             )(x)
-            merge = keras.layers.Add if skip == "add" else keras.layers.Concatenate
-            x = merge(name=f"skip{level}")([x, skips[level]])
+            if level > 0 or top_skip:
+                merge = keras.layers.Add if skip == "add" else keras.layers.Concatenate
+                x = merge(name=f"skip{level}")([x, skips[level]])
             x = stack(x, level, "decoder")
         # Zero-initialised head: a residual model starts as the identity in
         # training and inference mode alike, and learns the noise from there.

@@ -88,8 +88,9 @@ def test_resnet_vae_without_kl_weight_adds_no_loss():
         (dict(spatial_dims=2, skip="concat", variant="preactivation", upsample="resize", downsample="max"), (8, 12)),
         (dict(spatial_dims=3, strides=(2, 2, 1), norm="group", groups=2), (8, 12, 5)),
         (dict(spatial_dims=3, skip="concat", variant="bottleneck", residual=False), (4, 8, 4)),
+        (dict(spatial_dims=3, top_skip=False, residual=False), (8, 8, 4)),
     ],
-    ids=["2d-add", "2d-concat-preact", "3d-anisotropic-group", "3d-bottleneck"],
+    ids=["2d-add", "2d-concat-preact", "3d-anisotropic-group", "3d-bottleneck", "3d-n2v2-no-top-skip"],
 )
 def test_res_unet(kwargs, size, tmp_path):
     model = ResUNet(in_channels=1, filters=(4, 8), n_blocks=1, **kwargs)

@@ -65,6 +65,20 @@ def test_metadata_records_the_recipe(tmp_path):
     assert model.spatial_divisor == (2, 2, 1)  # thin patches keep the slice axis
 
 
+def test_n2v2_trains_a_model_without_top_skip_or_residual(tmp_path):
+    model, _ = train_denoiser("noise2void", [sample_path("brain_mr")], str(tmp_path / "n2v2"), n2v_variant="n2v2",
+                              **SMALL)
+    names = {layer.name for layer in model.layers}
+    assert "skip0" not in names and "residual" not in names  # two levels: skip0 was the only skip
+    assert model.get_config()["top_skip"] is False and model.get_config()["residual"] is False
+    assert model.metadata["n2v_variant"] == "n2v2"
+    reloaded = keras.saving.load_model(str(tmp_path / "n2v2" / "model.keras"), compile=False)
+    x = random_batch((1, 16, 16, 4, 1))
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    classic, _ = train_denoiser("noise2void", [sample_path("brain_mr")], str(tmp_path / "n2v"), **SMALL)
+    assert {"skip0", "residual"} <= {layer.name for layer in classic.layers}
+
+
 class _Repeat(keras.utils.PyDataset):
     """Two identical (x, x) batches per epoch."""
 

@@ -68,11 +68,41 @@ def test_n2v_mask_replaces_only_masked_voxels_by_neighbours():
             assert out["image"][c, i, j, k] in window
 
 
+def test_n2v2_median_replacement_is_the_median_of_the_neighbourhood_without_the_voxel():
+    x = _image((2, 16, 16, 4), seed=3)
+    t = N2VMaskd("image", ratio=0.02, radius=(1, 1, 0), replacement="median")
+    t.set_random_state(0)
+    out = t({"image": x})
+    mask = out["mask"][0].astype(bool)
+    assert mask.sum() > 0
+    np.testing.assert_array_equal(out["image"][:, ~mask], x[:, ~mask])
+    for c in range(2):
+        for i, j, k in np.argwhere(mask):
+            window = x[c, max(i - 1, 0): i + 2, max(j - 1, 0): j + 2, k].ravel().tolist()
+            window.remove(x[c, i, j, k])
+            assert out["image"][c, i, j, k] == pytest.approx(np.median(window))
+
+
+def test_n2v_per_channel_masks_each_channel_at_its_own_voxels():
+    x = _image((3, 32, 32, 4), seed=4)
+    t = N2VMaskd("image", ratio=0.01, per_channel=True)
+    t.set_random_state(0)
+    out = t({"image": x})
+    assert out["mask"].shape == (3, 32, 32, 4)
+    masks = out["mask"].astype(bool)
+    for c in range(3):
+        np.testing.assert_array_equal(out["image"][c, ~masks[c]], x[c, ~masks[c]])
+        assert 0 < masks[c].sum() <= round(0.01 * 32 * 32 * 4)
+    assert not np.array_equal(masks[0], masks[1])  # different voxels per channel
+
+
 def test_n2v_mask_rejects_bad_arguments():
     with pytest.raises(ValueError, match="ratio=0.7"):
         N2VMaskd("image", ratio=0.7)
     with pytest.raises(ValueError, match="radius"):
         N2VMaskd("image", radius=0)({"image": _image()})
+    with pytest.raises(ValueError, match="replacement"):
+        N2VMaskd("image", replacement="mean")
 
 
 def test_invertible_scale_shares_parameters_and_inverts_exactly():
