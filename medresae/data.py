@@ -168,9 +168,9 @@ class PatchDataset(keras.utils.PyDataset):
     (foreground-weighted with `RandWeightedCropd`, or uniform), augments
     them (flips, in-plane 90-degree rotations) and adds noise or masking.
 
-    `y` is the clean (or second noisy) patch; for 'noise2void' it holds the
-    unmasked patch, then the blind-spot mask (one channel, or one per image
-    channel with `n2v_per_channel`; use the masked loss of medresae.losses).
+    `y` is the clean (or second noisy) patch; for 'noise2void' it has twice
+    the channels: the unmasked patch, then the blind-spot mask (use the
+    masked loss of medresae.losses).
 
     Args:
         kind: 'synthetic', 'pairs', 'noise2noise', 'noise2void' or
@@ -200,8 +200,6 @@ class PatchDataset(keras.utils.PyDataset):
         n2v_ratio, n2v_radius: blind-spot masking for 'noise2void'.
         n2v_replacement: 'neighbour' (Noise2Void) or 'median' (N2V2): what
             a blind spot shows (see `medresae.transforms.N2VMaskd`).
-        n2v_per_channel: mask each channel at its own voxels; `y` then
-            carries one mask channel per image channel.
         recorrupt_alpha: recorruption strength for 'recorrupted'.
         noise_sigma: for 'recorrupted', the noise sigma in normalised
             units; None measures it on each volume (`EstimateNoiseSigmad`).
@@ -243,7 +241,6 @@ class PatchDataset(keras.utils.PyDataset):
         n2v_ratio: float = 0.002,
         n2v_radius: int | Sequence[int] = 2,
         n2v_replacement: Literal["neighbour", "median"] = "neighbour",
-        n2v_per_channel: bool = False,
         recorrupt_alpha: float = 0.5,
         noise_sigma: float | None = None,
         weighting: Literal["none", "noise", "amplitude"] = "none",
@@ -282,7 +279,6 @@ class PatchDataset(keras.utils.PyDataset):
         self.n2v_ratio = n2v_ratio
         self.n2v_radius = n2v_radius
         self.n2v_replacement = n2v_replacement
-        self.n2v_per_channel = bool(n2v_per_channel)
         self.recorrupt_alpha = recorrupt_alpha
         self.noise_sigma = noise_sigma
         self.weighting = check_choice(weighting, "weighting", WEIGHTINGS)
@@ -389,7 +385,7 @@ class PatchDataset(keras.utils.PyDataset):
             chain.append(RandAddNoised("target", self.noise_specs, output_keys="image"))
         elif self.kind == "noise2void":
             chain.append(N2VMaskd("image", ratio=self.n2v_ratio, radius=self.n2v_radius,
-                                  replacement=self.n2v_replacement, per_channel=self.n2v_per_channel))
+                                  replacement=self.n2v_replacement))
         elif self.kind == "recorrupted":
             chain.append(RecorruptedPairsd("image", alpha=self.recorrupt_alpha, sigma=self.noise_sigma,
                                            base_key="target" if "target" in self.items[0] else None,

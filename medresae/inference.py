@@ -208,6 +208,7 @@ def denoise(
     sigma_scale: float = 0.125,
     progress: bool = True,
     dtype: DTypeLike = "float32",
+    channel_wise: bool | None = None,
 ) -> np.ndarray:
     """Denoises a whole 2D/3D volume with a model, tile by tile.
 
@@ -264,6 +265,10 @@ def denoise(
         progress: show a `keras.utils.Progbar` over the model calls.
         dtype: dtype of the tiles given to the model ('float16', 'float32'
             or 'float64'); the result is float32 regardless.
+        channel_wise: fit the `normalize` map to each channel on its own
+            (channels with different ranges, e.g. several contrasts) rather
+            than to all channels together; None: as the model was trained
+            (its `metadata['channel_wise']`, else False).
 
     Returns:
         A float32 array of the volume's spatial shape with the model's
@@ -326,7 +331,9 @@ def denoise(
     model_tile = _resolve_tile(tile, sizes[:dims], divisor, fixed)
     plan = plan_tiles(sizes, model_tile, divisor, overlap, slicewise=slicewise, sigma_scale=sigma_scale)
 
-    normalizer = _fitted_normalizer(normalizer, normalize, volume)
+    if channel_wise is None:
+        channel_wise = bool((getattr(model, "metadata", None) or {}).get("channel_wise", False))
+    normalizer = _fitted_normalizer(normalizer, normalize, volume, channel_wise)
     x, extreme = _to_model_units(volume, normalizer, dtype)
     flips = [()] + [(axis,) for axis in range(dims)] if tta else [()]
     out = sliding_window_predict(lambda batch: _predict(model, batch), x, plan, batch_size=batch_size,
@@ -340,12 +347,12 @@ def denoise(
     return out
 
 
-def _fitted_normalizer(normalizer, normalize, volume):
+def _fitted_normalizer(normalizer, normalize, volume, channel_wise=False):
     """`normalizer` fitted on the volume (a copy, if it was not fitted yet), or a new one for `normalize`."""
     if normalizer is not None and not getattr(normalizer, "fitted", True):
         return IntensityNormalizer.from_config(normalizer.get_config()).fit(volume)
     if normalizer is None and normalize is not None:
-        return IntensityNormalizer(normalize).fit(volume)
+        return IntensityNormalizer(normalize, channel_axis=-1 if channel_wise else None).fit(volume)
     return normalizer
 
 

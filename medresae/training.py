@@ -261,7 +261,7 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
                    distribute: bool = False, augment: bool | Literal["flips", "resolution", "none"] = "flips",
                    init: str | os.PathLike | None = None, verbose: str | int = "auto",
                    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
-                   n2v_variant: Literal["n2v", "n2v2"] = "n2v", n2v_per_channel: bool = False,
+                   n2v_variant: Literal["n2v", "n2v2"] = "n2v",
                    ) -> tuple[keras.Model, dict[str, list[float]]]:
     """The `medresae train` recipe: data, model and training in one call.
 
@@ -307,8 +307,6 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
             blind spots show their neighbourhood's median, and the model
             has no full-resolution skip and no residual connection, which
             removes the checkerboard artefacts N2V can learn).
-        n2v_per_channel: for 'noise2void' on multi-channel volumes: mask
-            each channel at its own voxels.
         init: a `.keras` model to start from (fine-tuning, e.g. a preset on
             your own scans) instead of a new one; `architecture`, `filters`,
             `strides`, `n_blocks` and `kernel_size` are then taken from it.
@@ -325,8 +323,8 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
     """
     check_choice(kind, "kind", KINDS)
     check_choice(n2v_variant, "n2v_variant", ("n2v", "n2v2"))
-    if kind != "noise2void" and (n2v_variant != "n2v" or n2v_per_channel):
-        raise ValueError(f"`n2v_variant` and `n2v_per_channel` apply to kind='noise2void'. Received: kind={kind!r}")
+    if kind != "noise2void" and n2v_variant != "n2v":
+        raise ValueError(f"`n2v_variant` applies to kind='noise2void'. Received: kind={kind!r}")
     # The model's own dtype policy: nothing global changes, so the caller's policy stays as it was.
     dtype = "mixed_float16" if mixed_precision else None
     patch_size = tuple(patch_size)
@@ -343,8 +341,7 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
     common = dict(patch_size=patch_size, batch_size=batch_size, noise=noise, modality=modality,
                   weighting=loss_weighting)
     if kind == "noise2void":
-        common.update(n2v_replacement="median" if n2v_variant == "n2v2" else "neighbour",
-                      n2v_per_channel=n2v_per_channel)
+        common.update(n2v_replacement="median" if n2v_variant == "n2v2" else "neighbour")
     train = PatchDataset(kind, volumes, steps_per_epoch=steps_per_epoch, seed=seed, workers=workers,
                          augment=augment, **common)
     if held_out:
@@ -372,8 +369,7 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
             "patch_size": list(patch_size),
             "augment": train.augment,
             "loss_weighting": train.weighting,
-            **({"n2v_variant": n2v_variant, "n2v_per_channel": bool(n2v_per_channel)} if kind == "noise2void"
-               else {}),
+            **({"n2v_variant": n2v_variant} if kind == "noise2void" else {}),
             "backend": keras.backend.backend(),
             "seed": seed,
             "devices": len(devices),

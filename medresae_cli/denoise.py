@@ -28,6 +28,8 @@ def add_parser(sub, parent):
     p.add_argument("--tta", action="store_true", help="test-time augmentation: average over flips")
     p.add_argument("--normalize", choices=("auto", "percentile", "window", "none"), default="auto",
                    help="intensity scaling (default: what the model was trained with, else percentile)")
+    p.add_argument("--channel-wise", action="store_true", default=None,
+                   help="scale each channel of a multi-channel scan on its own (default: as the model was trained)")
     p.add_argument("--adapt", action="store_true",
                    help="first fine-tune the model on each input scan itself (self-supervised, no clean data)")
     p.add_argument("--adapt-steps", type=positive_int, default=ADAPT_STEPS, metavar="N",
@@ -152,7 +154,8 @@ def _denoise_all(args, jobs, model, first):
             with one_line_warnings(prefix=f"{source}: "):
                 result = denoise(model, volume.array, tile=args.tile, overlap=args.overlap,
                                  batch_size=args.batch_size, tta=args.tta,
-                                 normalize=None if normalize == "none" else normalize, progress=True)
+                                 normalize=None if normalize == "none" else normalize, progress=True,
+                                 channel_wise=args.channel_wise)
         except ModelOutputError as err:
             raise InputFileError(f"{_model_label(args)}: {' '.join(str(err).split())}") from None
         except ValueError as err:

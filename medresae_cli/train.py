@@ -30,8 +30,6 @@ def add_parser(sub, parent):
     p.add_argument("--mode", choices=("n2v", "n2v2", "n2n"), default="n2v",
                    help="self-supervised mode for --noisy: n2v (Noise2Void), n2v2 (N2V2: median blind spots, no "
                    "full-resolution skip; fewer checkerboard artefacts) or n2n (Noise2Noise)")
-    p.add_argument("--n2v-per-channel", action="store_true",
-                   help="n2v/n2v2 on multi-channel volumes: mask each channel at its own voxels")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--noise", nargs="+", default=[TRAINING_NOISE],
                    help=f"noise spec(s) for --clean, one drawn per patch (default {TRAINING_NOISE})")
@@ -145,8 +143,6 @@ def run(args):
         raise InputFileError(f"--out {args.out}: is a file, but training writes a run folder (model.keras, "
                              "history.csv, ...); give the path of a folder, new or from an earlier run")
     kind, volumes = _volumes(args)
-    if args.n2v_per_channel and kind != "noise2void":
-        raise UsageError("--n2v-per-channel applies to --noisy DIR --mode n2v or n2v2")
     if args.loss_weighting != "none" and kind == "noise2void":
         raise UsageError(f"--loss-weighting {args.loss_weighting}: measures each patch's noise against its target, "
                          "and --mode n2v/n2v2 has no target; use --loss-weighting none")
@@ -163,7 +159,6 @@ def run(args):
         mixed_precision=args.mixed_precision, seed=args.seed, workers=args.workers,
         distribute=args.distribute, augment=args.augment, init=_init_path(args.init),
         n2v_variant="n2v2" if kind == "noise2void" and args.mode == "n2v2" else "n2v",
-        n2v_per_channel=args.n2v_per_channel,
     )
     print(f"wrote {os.path.join(args.out, BEST)} (best), history.csv, training.png")
     return 0

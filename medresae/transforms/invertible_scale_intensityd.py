@@ -24,6 +24,8 @@ class InvertibleScaleIntensityd(MapTransform):
         method: 'percentile' (MRI) or 'window' (CT in HU).
         lower, upper: percentiles or HU window bounds (see IntensityNormalizer).
         params_key: where the fitted parameters go.
+        channel_wise: fit each channel (axis 0, MONAI's channel-first
+            layout) on its own rather than all channels together.
 
     Examples:
         >>> t = InvertibleScaleIntensityd("image", method="window")
@@ -34,10 +36,11 @@ class InvertibleScaleIntensityd(MapTransform):
 
     def __init__(self, keys: str | Sequence[str], ref_key: str | None = None,
                  method: Literal["percentile", "window"] = "percentile", lower: float | None = None,
-                 upper: float | None = None, params_key: str = "intensity", allow_missing_keys: bool = False) -> None:
+                 upper: float | None = None, params_key: str = "intensity", allow_missing_keys: bool = False,
+                 channel_wise: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.ref_key = ref_key or self.keys[0]
-        self.normalizer = IntensityNormalizer(method, lower, upper)
+        self.normalizer = IntensityNormalizer(method, lower, upper, channel_axis=0 if channel_wise else None)
         self.params_key = params_key
 
     def __call__(self, data):

@@ -114,6 +114,22 @@ def test_given_normalizer_sets_the_units():
     np.testing.assert_allclose(out, volume, atol=1e-5 * np.ptp(volume))
 
 
+def test_channel_wise_scales_each_channel_on_its_own():
+    # The model clips at 1 in model units: only voxels above the robust maximum of their scaling change.
+    clip = keras.Sequential([keras.Input((None, None, None, 2)), keras.layers.ReLU(max_value=1.0)])
+    volume = np.concatenate([mri_like((12, 10, 6, 1), seed=1), 0.001 * mri_like((12, 10, 6, 1), seed=2)], -1)
+    pooled = denoise(clip, volume, progress=False)
+    per_channel = denoise(clip, volume, progress=False, channel_wise=True)
+    np.testing.assert_allclose(pooled[..., 1], volume[..., 1], rtol=1e-5)  # far below the pooled maximum
+    for c in range(2):
+        top = np.percentile(volume[..., c], 99.5)
+        assert per_channel[..., c].max() == pytest.approx(top, rel=1e-4)
+        assert top < volume[..., c].max()
+    # A model trained channel-wise says so in its metadata; denoise follows it.
+    clip.metadata = {"channel_wise": True}
+    np.testing.assert_array_equal(denoise(clip, volume, progress=False), per_channel)
+
+
 # ---------------------------------------------------------------- models
 
 

@@ -38,3 +38,20 @@ def test_errors():
         IntensityNormalizer().fit(np.zeros((4, 4)))
     with pytest.raises(ValueError, match="fit"):
         IntensityNormalizer().transform(np.zeros(3))
+
+
+def test_channel_wise_fits_each_channel_and_round_trips():
+    rng = np.random.default_rng(1)
+    x = np.stack([rng.gamma(2.0, 100.0, (16, 16, 8)), rng.gamma(2.0, 0.1, (16, 16, 8))], axis=-1)
+    pooled = IntensityNormalizer("percentile").fit(x)
+    per_channel = IntensityNormalizer("percentile", channel_axis=-1).fit(x)
+    y = per_channel.transform(x)
+    for c in range(2):  # each channel's own robust maximum maps to 1
+        assert np.percentile(y[..., c], 99.5) == pytest.approx(1.0, abs=1e-5)
+    assert np.percentile(pooled.transform(x)[..., 1], 99.5) < 0.01  # pooled: the small channel nearly vanishes
+    np.testing.assert_allclose(per_channel.inverse(y), x, rtol=1e-5, atol=1e-4)
+    clone = IntensityNormalizer.from_config(per_channel.get_config())
+    np.testing.assert_array_equal(clone.transform(x), y)
+    assert isinstance(per_channel.scale(), np.ndarray) and per_channel.scale().shape == (2,)
+    with pytest.raises(ValueError, match="fitted on 2 channels; the array has 3"):
+        per_channel.transform(np.ones((4, 4, 4, 3)))

@@ -271,3 +271,13 @@ def test_resolution_crop_centres_fall_in_the_weight_map():
     t.set_random_state(0)
     inside = [t({"image": x, "weight": x.copy()})["image"].mean() > 0 for _ in range(20)]
     assert sum(inside) >= 19
+
+
+def test_invertible_scale_channel_wise_fits_each_channel():
+    x = np.concatenate([_image((1, 16, 16, 4), seed=5) * 1000.0, _image((1, 16, 16, 4), seed=6)], axis=0)
+    t = InvertibleScaleIntensityd("image", channel_wise=True)
+    out = t({"image": x})
+    for c in range(2):
+        assert np.percentile(out["image"][c], 99.5) == pytest.approx(1.0, abs=1e-5)
+    assert out["intensity"]["channel_axis"] == 0 and len(out["intensity"]["high"]) == 2
+    np.testing.assert_allclose(t.inverse(out)["image"], x, rtol=1e-5)
