@@ -123,7 +123,7 @@ plt.show()
 # scan (TensorFlow, a few minutes on a 2-core CPU) foreground PSNR goes
 # from 33.39 to 33.99 dB and whole-volume PSNR from 34.45 to 34.97 dB. The
 # 4 steps of the documentation build change little, and here they cost
-# 0.14 dB although the check loss fell and the adapted model was kept.
+# 0.15 dB although the check loss fell and the adapted model was kept.
 # The reason: the check loss scores the model on the scan with extra noise
 # added (the recorrupted input, noise 1.12 times the scan's), so it ranks
 # models at a slightly higher noise level than the one they will denoise;
