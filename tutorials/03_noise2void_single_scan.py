@@ -116,12 +116,15 @@ plt.show()
 # from its neighbours, but in the 80 steps of the documentation build its
 # output is no better than the noisy input: the loss only sees the masked
 # voxels (0.2 %, about 16 per patch), so a model trained from scratch this
-# way needs thousands of steps, and one scan gives it little to learn from.
-# Trained longer it still stays behind a preset trained on clean data.
+# way needs many more steps, and one scan gives it little to learn from.
+# At full size (1,600 steps, about 7 minutes on a 2-core CPU) it reaches
+# 30.91 dB from the noisy 27.27 dB, still behind the preset trained on
+# clean data. N2V2 (`n2v_variant="n2v2"`) did worse on this scan with this
+# small model (27.03 dB; the Benchmarks page has the comparison).
 #
 # **Adaptation** starts from the preset. With the full 300 steps on this
 # scan (TensorFlow, a few minutes on a 2-core CPU) foreground PSNR goes
-# from 33.39 to 33.99 dB and whole-volume PSNR from 34.45 to 34.97 dB. The
+# from 33.43 to 34.00 dB and whole-volume PSNR from 34.52 to 35.00 dB. The
 # 4 steps of the documentation build change little, and here they cost
 # 0.15 dB although the check loss fell and the adapted model was kept.
 # The reason: the check loss scores the model on the scan with extra noise
