@@ -120,7 +120,8 @@ plt.show()
 # At full size (1,600 steps, about 7 minutes on a 2-core CPU) it reaches
 # 30.91 dB from the noisy 27.27 dB, still behind the preset trained on
 # clean data. N2V2 (`n2v_variant="n2v2"`) did worse on this scan with this
-# small model (27.03 dB; the Benchmarks page has the comparison).
+# small model (27.03 dB; see [Benchmarks: Noise2Void against
+# N2V2](../../benchmarks/#without-clean-data-noise2void-against-n2v2)).
 #
 # **Adaptation** starts from the preset. With the full 300 steps on this
 # scan (TensorFlow, a few minutes on a 2-core CPU) foreground PSNR goes
