@@ -85,7 +85,7 @@ def train(out, distribute):
     command = [sys.executable, "-m", "medresae", "train", "--backend", "jax", "--clean", sample_path("brain_mr"),
                "--out", out, "--overwrite", "--patch", "16,16,4", "--filters", "4,8", "--blocks", "1",
                "--batch-size", "4", "--validation", "0", "--seed", "0", "--epochs", "3",
-               "--steps-per-epoch", "3" if SMALL else "20"] + (["--distribute"] if distribute else [])
+               "--steps-per-epoch", "2" if SMALL else "20"] + (["--distribute"] if distribute else [])
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2") if distribute else None
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode:
