@@ -30,6 +30,7 @@ bias back into its output.
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -90,7 +91,8 @@ def _as_nifti_path(volume, folder):
 def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, steps: int = DEFAULT_STEPS,
           learning_rate: float = 3e-4, batch_size: int = 4, alpha: float = 0.5, noise_sigma: float | None = None,
           checks: int = 5, validation_batches: int = 8, seed: int = 0,
-          verbose: str | int = "auto") -> tuple[keras.Model, dict[str, float | str]]:
+          verbose: str | int = "auto",
+          callbacks: Sequence[keras.callbacks.Callback] = ()) -> tuple[keras.Model, dict[str, float | str]]:
     """Fine-tunes `model` on one noisy scan, without clean data (in place).
 
     Args:
@@ -113,6 +115,8 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
         validation_batches: check batches drawn once from the scan.
         seed: seeds patch sampling, the recorruption and the optimiser.
         verbose: Keras' progress bar setting ('auto', 0, 1, 2).
+        callbacks: more Keras callbacks for the fine-tuning (`model.fit`),
+            e.g. to report progress: `steps` batches in all.
 
     Returns:
         `(model, info)`: the model (adapted, or unchanged when no round beat
@@ -174,7 +178,7 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
             with python_random_seeded(seed):
                 model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
                 keep_best.start(model)
-                model.fit(data, epochs=rounds, verbose=verbose, callbacks=[keep_best])
+                model.fit(data, epochs=rounds, verbose=verbose, callbacks=[keep_best, *callbacks])
         finally:
             for layer in frozen:
                 layer.trainable = True

@@ -206,7 +206,7 @@ def denoise(
     normalize: Literal["percentile", "window"] | None = "percentile",
     normalizer: IntensityNormalizer | None = None,
     sigma_scale: float = 0.125,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
     dtype: DTypeLike = "float32",
     channel_wise: bool | None = None,
 ) -> np.ndarray:
@@ -262,7 +262,9 @@ def denoise(
             fitted on the volume (a copy) if it is not fitted yet.
         sigma_scale: width of the Gaussian blending weights, as a fraction
             of the tile size.
-        progress: show a `keras.utils.Progbar` over the model calls.
+        progress: True shows a `keras.utils.Progbar` over the model calls; a
+            function is called as `progress(done, total)` after each call;
+            False shows nothing.
         dtype: dtype of the tiles given to the model ('float16', 'float32'
             or 'float64'); the result is float32 regardless.
         channel_wise: fit the `normalize` map to each channel on its own

@@ -198,7 +198,8 @@ def plan_tiles(sizes: Sequence[int], tile: Sequence[int], divisor: Sequence[int]
 
 
 def sliding_window_predict(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, plan: TilePlan,
-                           batch_size: int = 4, flips: Sequence[tuple[int, ...]] = ((),), progress: bool = True,
+                           batch_size: int = 4, flips: Sequence[tuple[int, ...]] = ((),),
+                           progress: bool | Callable[[int, int], None] = True,
                            check: Callable[[np.ndarray, np.ndarray], None] | None = None) -> np.ndarray:
     """Runs `predict` over the tiles of `x` and blends them into one array.
 
@@ -213,7 +214,9 @@ def sliding_window_predict(predict: Callable[[np.ndarray], np.ndarray], x: np.nd
             filled with zeros), so a compiled model traces once.
         flips: test-time augmentation passes: each a tuple of the model axes
             to flip (`()` is the plain pass); their predictions are averaged.
-        progress: show a `keras.utils.Progbar` over the calls.
+        progress: True shows a `keras.utils.Progbar` over the calls; a
+            function is called as `progress(done, total)` after each call
+            (e.g. to drive a GUI's progress bar); False shows nothing.
         check: optional function `(batch, prediction)` called on the first
             batch (e.g. to check the output shape).
 
@@ -235,7 +238,15 @@ def sliding_window_predict(predict: Callable[[np.ndarray], np.ndarray], x: np.nd
     n_batches = math.ceil(len(jobs) / n)
     batch = np.zeros((n, *plan.tile, x.shape[-1]), dtype=x.dtype)
     weight = gaussian_importance_map(plan.tile, plan.sigma_scale)[..., None]
-    bar = keras.utils.Progbar(n_batches, unit_name="batch") if progress else None
+    if callable(progress):
+        report = progress
+    elif progress:
+        bar = keras.utils.Progbar(n_batches, unit_name="batch")
+
+        def report(done, total):
+            bar.update(done)
+    else:
+        report = None
     acc = None
     for b in range(n_batches):
         chunk = jobs[b * n:(b + 1) * n]
@@ -249,8 +260,8 @@ def sliding_window_predict(predict: Callable[[np.ndarray], np.ndarray], x: np.nd
             acc = np.zeros(plan.padded_sizes + pred.shape[-1:], dtype=np.float32)
         for i, (flip, pos) in enumerate(chunk):
             acc[plan.index(pos)] += (np.flip(pred[i], flip) if flip else pred[i]) * weight
-        if bar is not None:
-            bar.update(b + 1)
+        if report is not None:
+            report(b + 1, n_batches)
     del x, batch
     return _normalise_blend(acc, plan, len(flips))
 

@@ -20,7 +20,7 @@ MODULES = sorted(
     m.name for m in pkgutil.walk_packages(medresae.__path__, "medresae.")
     # torch_reference imports torch at module level by design; __main__ runs the CLI.
     if not m.name.endswith(("__main__", "torch_reference"))
-)
+) + ["medresae_napari.compute"]
 
 
 @pytest.mark.parametrize("name", MODULES)
