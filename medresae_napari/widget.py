@@ -61,7 +61,7 @@ class DenoiseWidget(mw.Container):
         self._model = mw.ComboBox(label="model", choices=[*preset_names(), MODEL_FILE], value=preset_names()[0],
                                tooltip="a preset shipped with medresae, or a model trained with `medresae train`")
         self._file = mw.FileEdit(label="model file", filter="*.keras", visible=False)
-        self._tile = mw.SpinBox(label="tile", value=0, min=0, max=4096, step=8,
+        self._tile = mw.SpinBox(label="tile (0: auto)", value=0, min=0, max=4096, step=8,
                              tooltip="tile edge in voxels (a multiple of the model's divisor); 0: automatic")
         self._overlap = mw.FloatSpinBox(label="overlap", value=0.25, min=0.0, max=0.9, step=0.05,
                                      tooltip="fraction of a tile shared with its neighbour")
@@ -185,12 +185,14 @@ class DenoiseWidget(mw.Container):
         if result.harmful:
             show_warning(f"medresae: {layer.name}: {check}; added the model's output anyway")
         adapted = result.adapt_info.get("kept") if result.adapt_info else None
+        chosen = self._image.value
         self._viewer.add_image(
             result.data, name=f"{layer.name} denoised", scale=layer.scale, translate=layer.translate,
             rotate=layer.rotate, shear=layer.shear, affine=layer.affine.affine_matrix,
             contrast_limits=layer.contrast_limits, colormap=layer.colormap, blending=layer.blending,
             metadata={**layer.metadata, "medresae": {"model": source, "adapted": adapted, "check": check}},
         )
+        self._image.value = chosen  # napari makes the new layer active; keep the user's choice
         self._status.value = f"{layer.name}: done in {seconds:.1f} s; {check}"
 
     def _fail(self, err):

@@ -72,6 +72,7 @@ def test_denoises_the_selected_layer_into_a_new_layer_in_the_same_place(viewer):
     assert out.metadata["source"] == "test" and out.metadata["medresae"]["model"] == "brain-mr"
     assert widget._run.enabled and not widget._progress.visible
     assert "done in" in widget._status.value
+    assert widget._image.value is source  # the new layer does not become the next run's input
 
 
 def test_a_harmful_output_adds_no_layer_unless_the_guard_is_off(viewer, tmp_path):
