@@ -200,6 +200,9 @@ class PatchDataset(keras.utils.PyDataset):
         n2v_ratio, n2v_radius: blind-spot masking for 'noise2void'.
         n2v_replacement: 'neighbour' (Noise2Void) or 'median' (N2V2): what
             a blind spot shows (see `medresae.transforms.N2VMaskd`).
+        n2v_per_channel: mask different voxels in each channel (channels
+            whose noise is independent); `y` then carries one mask per
+            channel. Default: the same voxels in every channel.
         recorrupt_alpha: recorruption strength for 'recorrupted'.
         noise_sigma: for 'recorrupted', the noise sigma in normalised
             units; None measures it on each volume (`EstimateNoiseSigmad`).
@@ -211,6 +214,11 @@ class PatchDataset(keras.utils.PyDataset):
             `1 / sqrt(mean((x - y)^2))`, the inverse noise amplitude, half-way
             between the two on a log scale. For 'synthetic', 'pairs' and
             'noise2noise'.
+        channel_wise: scale each channel of a multi-channel volume to
+            [0, 1] on its own (channels with different ranges, e.g. several
+            contrasts) rather than all channels with one range. Volumes may
+            have channels: a 4D NIfTI file is (X, Y, Z, channels), and all
+            volumes (and a pair's two files) must have the same count.
         fixed: draw the batches once and repeat them every epoch (for
             validation data: a stable validation loss).
         seed: seed of the patch sampling and the noise.
@@ -241,9 +249,11 @@ class PatchDataset(keras.utils.PyDataset):
         n2v_ratio: float = 0.002,
         n2v_radius: int | Sequence[int] = 2,
         n2v_replacement: Literal["neighbour", "median"] = "neighbour",
+        n2v_per_channel: bool = False,
         recorrupt_alpha: float = 0.5,
         noise_sigma: float | None = None,
         weighting: Literal["none", "noise", "amplitude"] = "none",
+        channel_wise: bool = False,
         fixed: bool = False,
         seed: int = 0,
         workers: int = 1,
@@ -279,6 +289,8 @@ class PatchDataset(keras.utils.PyDataset):
         self.n2v_ratio = n2v_ratio
         self.n2v_radius = n2v_radius
         self.n2v_replacement = n2v_replacement
+        self.n2v_per_channel = bool(n2v_per_channel)
+        self.channel_wise = bool(channel_wise)
         self.recorrupt_alpha = recorrupt_alpha
         self.noise_sigma = noise_sigma
         self.weighting = check_choice(weighting, "weighting", WEIGHTINGS)
@@ -291,12 +303,26 @@ class PatchDataset(keras.utils.PyDataset):
         # Loading and normalising run once (cached); the random chain runs per patch, in one
         # copy per loader thread: MONAI's random transforms keep per-call state on themselves.
         self._dataset = self._cache(Compose(self._deterministic(load_keys)), load_keys)
+        self.channels = self._channel_count(load_keys)
         self._random_template = Compose(self._random(load_keys))
         self._chains = threading.local()
         self._chain_count = itertools.count()
         default_steps = math.ceil(len(self.items) * self.samples_per_volume / self.batch_size)
         self.steps_per_epoch = check_positive_int(steps_per_epoch or default_steps, "steps_per_epoch")
         self._fixed = [self._draw_batch() for _ in range(self.steps_per_epoch)] if fixed else None
+
+    def _channel_count(self, keys):
+        """The channel count shared by every loaded volume (an InputFileError naming the files otherwise)."""
+        counts = {}
+        for i, item in enumerate(self.items):
+            loaded = self._dataset[i]
+            for key in keys:
+                if key != "noise_scale":
+                    counts.setdefault(int(np.shape(loaded[key])[0]), item[key])
+        if len(counts) > 1:
+            files = "; ".join(f"{path}: {n}" for n, path in sorted(counts.items()))
+            raise InputFileError(f"volumes must have one channel count; found {files} (channels per file)")
+        return next(iter(counts))
 
     def _items(self, volumes):
         if self.kind == "recorrupted" and volumes and not isinstance(volumes[0], (str, os.PathLike)):
@@ -329,14 +355,17 @@ class PatchDataset(keras.utils.PyDataset):
         # A noise scale map is relative (no units): it is cropped with the images, never rescaled.
         intensities = [key for key in keys if key != "noise_scale"]
         if self.modality == "ct":
-            norm = InvertibleScaleIntensityd(intensities, ref_key=ref, method="window")
+            norm = InvertibleScaleIntensityd(intensities, ref_key=ref, method="window",
+                                             channel_wise=self.channel_wise)
             threshold = (_CT_FOREGROUND_HU - CT_WINDOW[0]) / (CT_WINDOW[1] - CT_WINDOW[0])
         else:
-            norm = InvertibleScaleIntensityd(intensities, ref_key=ref, method="percentile")
+            norm = InvertibleScaleIntensityd(intensities, ref_key=ref, method="percentile",
+                                             channel_wise=self.channel_wise)
             threshold = None
         chain = [
             load_image_quietly(keys, reader="NibabelReader", image_only=True),
-            EnsureChannelFirstd(keys, channel_dim="no_channel"),
+            # A 3D volume gets a channel axis; a 4D one (X, Y, Z, channels) has its channels moved first.
+            EnsureChannelFirstd(keys, channel_dim=None),
             Orientationd(keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
             # A resampled patch can come from a smaller volume (finer sampling).
             _CheckVolumed(keys, (4, 4, 4) if self.augment == "resolution" else self.patch_size,
@@ -385,7 +414,7 @@ class PatchDataset(keras.utils.PyDataset):
             chain.append(RandAddNoised("target", self.noise_specs, output_keys="image"))
         elif self.kind == "noise2void":
             chain.append(N2VMaskd("image", ratio=self.n2v_ratio, radius=self.n2v_radius,
-                                  replacement=self.n2v_replacement))
+                                  replacement=self.n2v_replacement, per_channel=self.n2v_per_channel))
         elif self.kind == "recorrupted":
             chain.append(RecorruptedPairsd("image", alpha=self.recorrupt_alpha, sigma=self.noise_sigma,
                                            base_key="target" if "target" in self.items[0] else None,

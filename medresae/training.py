@@ -220,7 +220,7 @@ def fit_run(model: keras.Model, train_data: Any, run_dir: str | os.PathLike, val
     return model, history
 
 
-def _initial_model(path, spatial_dims, dtype=None):
+def _initial_model(path, spatial_dims, dtype=None, channels=1):
     """The model to fine-tune, checked against the patches it will see, in `dtype` if given."""
     import medresae  # noqa: F401  (registers medresae's layers)
 
@@ -234,6 +234,10 @@ def _initial_model(path, spatial_dims, dtype=None):
     if dims is not None and dims != spatial_dims:
         raise InputFileError(f"{path}: a {dims}D model cannot train on {spatial_dims}D patches; "
                              f"give patch_size (--patch) {dims} sizes.")
+    model_channels = model.inputs[0].shape[-1]
+    if model_channels is not None and model_channels != channels:
+        raise InputFileError(f"{path}: the model takes {model_channels} channel(s) and the training volumes have "
+                             f"{channels}; start from a model with {channels} channel(s), or without init (--init)")
     if dtype is not None:
         if not hasattr(model, "with_dtype"):
             raise InputFileError(f"{path}: mixed precision (--mixed-precision) needs a medresae model to change its "
@@ -261,7 +265,8 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
                    distribute: bool = False, augment: bool | Literal["flips", "resolution", "none"] = "flips",
                    init: str | os.PathLike | None = None, verbose: str | int = "auto",
                    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
-                   n2v_variant: Literal["n2v", "n2v2"] = "n2v",
+                   n2v_variant: Literal["n2v", "n2v2"] = "n2v", n2v_per_channel: bool = False,
+                   channel_wise: bool = False,
                    ) -> tuple[keras.Model, dict[str, list[float]]]:
     """The `medresae train` recipe: data, model and training in one call.
 
@@ -307,6 +312,14 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
             blind spots show their neighbourhood's median, and the model
             has no full-resolution skip and no residual connection, which
             removes the checkerboard artefacts N2V can learn).
+        n2v_per_channel: for 'noise2void' on multi-channel volumes: mask
+            different voxels in each channel (channels with independent
+            noise) rather than the same voxels in all.
+        channel_wise: scale each channel on its own rather than all
+            channels with one range (see `medresae.data.PatchDataset`);
+            recorded in the model's metadata, so `medresae.inference.denoise`
+            scales the same way. The model gets as many channels as the
+            volumes have (a 4D NIfTI file is (X, Y, Z, channels)).
         init: a `.keras` model to start from (fine-tuning, e.g. a preset on
             your own scans) instead of a new one; `architecture`, `filters`,
             `strides`, `n_blocks` and `kernel_size` are then taken from it.
@@ -325,6 +338,8 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
     check_choice(n2v_variant, "n2v_variant", ("n2v", "n2v2"))
     if kind != "noise2void" and n2v_variant != "n2v":
         raise ValueError(f"`n2v_variant` applies to kind='noise2void'. Received: kind={kind!r}")
+    if kind != "noise2void" and n2v_per_channel:
+        raise ValueError(f"`n2v_per_channel` applies to kind='noise2void'. Received: kind={kind!r}")
     # The model's own dtype policy: nothing global changes, so the caller's policy stays as it was.
     dtype = "mixed_float16" if mixed_precision else None
     patch_size = tuple(patch_size)
@@ -339,15 +354,19 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
     else:
         held_out = []
     common = dict(patch_size=patch_size, batch_size=batch_size, noise=noise, modality=modality,
-                  weighting=loss_weighting)
+                  weighting=loss_weighting, channel_wise=channel_wise)
     if kind == "noise2void":
-        common.update(n2v_replacement="median" if n2v_variant == "n2v2" else "neighbour")
+        common.update(n2v_replacement="median" if n2v_variant == "n2v2" else "neighbour",
+                      n2v_per_channel=n2v_per_channel)
     train = PatchDataset(kind, volumes, steps_per_epoch=steps_per_epoch, seed=seed, workers=workers,
                          augment=augment, **common)
     if held_out:
         steps = max(1, min(20, steps_per_epoch // 5))
         validation = PatchDataset(kind, held_out, steps_per_epoch=steps, fixed=True, seed=seed + 1,
                                   augment=augment, **common)
+        if validation.channels != train.channels:
+            raise InputFileError(f"the validation volumes have {validation.channels} channel(s) and the training "
+                                 f"volumes {train.channels}; give volumes with one channel count")
     extra = {"kernel_size": kernel_size} if architecture == "resunet" else {}
     if n2v_variant == "n2v2":
         if architecture != "resunet":
@@ -356,9 +375,9 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
     with python_random_seeded(seed), data_parallel(distribute, batch_size) as devices:
         # Inside the context: the variables (built here, or loaded to resume) must be replicated.
         if init is not None:
-            model = _initial_model(init, spatial_dims, dtype)
+            model = _initial_model(init, spatial_dims, dtype, channels=train.channels)
         else:
-            model = build_denoiser(architecture, spatial_dims, 1, filters=filters, strides=strides,
+            model = build_denoiser(architecture, spatial_dims, train.channels, filters=filters, strides=strides,
                                    n_blocks=n_blocks, dtype=dtype, **extra)
         model.metadata = {
             "normalize": "window" if modality == "ct" else "percentile",
@@ -369,7 +388,10 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
             "patch_size": list(patch_size),
             "augment": train.augment,
             "loss_weighting": train.weighting,
-            **({"n2v_variant": n2v_variant} if kind == "noise2void" else {}),
+            **({"n2v_variant": n2v_variant, "n2v_per_channel": bool(n2v_per_channel)} if kind == "noise2void"
+               else {}),
+            "channels": train.channels,
+            "channel_wise": bool(channel_wise),
             "backend": keras.backend.backend(),
             "seed": seed,
             "devices": len(devices),

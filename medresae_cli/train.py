@@ -62,6 +62,12 @@ def add_parser(sub, parent):
                    help="flips: random flips and in-plane turns (default); resolution: also any axis order, "
                    "in-plane zoom, simulated thick slices and (MR) gamma and bias fields, for a model that "
                    "generalises across protocols (2D patches: slices of any orientation)")
+    p.add_argument("--channel-wise", action="store_true",
+                   help="multi-channel volumes (4D files, X,Y,Z,channels): scale each channel on its own (e.g. "
+                   "several contrasts); recorded in the model, so denoise scales the same way")
+    p.add_argument("--n2v-per-channel", action="store_true",
+                   help="with --mode n2v/n2v2 on multi-channel volumes: mask different voxels in each channel "
+                   "(channels with independent noise; default: the same voxels in all)")
     p.add_argument("--mixed-precision", action="store_true", help="mixed float16 (GPUs)")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="same seed, same backend, --workers 1: the same weights (default 0)")
@@ -146,6 +152,8 @@ def run(args):
     if args.loss_weighting != "none" and kind == "noise2void":
         raise UsageError(f"--loss-weighting {args.loss_weighting}: measures each patch's noise against its target, "
                          "and --mode n2v/n2v2 has no target; use --loss-weighting none")
+    if args.n2v_per_channel and kind != "noise2void":
+        raise UsageError("--n2v-per-channel applies to --noisy DIR with --mode n2v or n2v2")
     if os.path.exists(os.path.join(args.out, BEST)) and not (args.resume or args.overwrite):
         raise InputFileError(f"{args.out}: already holds a trained run; pass --resume to continue or --overwrite.")
     model, history = train_denoiser(
@@ -159,6 +167,7 @@ def run(args):
         mixed_precision=args.mixed_precision, seed=args.seed, workers=args.workers,
         distribute=args.distribute, augment=args.augment, init=_init_path(args.init),
         n2v_variant="n2v2" if kind == "noise2void" and args.mode == "n2v2" else "n2v",
+        n2v_per_channel=args.n2v_per_channel, channel_wise=args.channel_wise,
     )
     print(f"wrote {os.path.join(args.out, BEST)} (best), history.csv, training.png")
     return 0

@@ -156,3 +156,57 @@ def test_init_fine_tunes_a_given_model(tmp_path):
     with pytest.raises(InputFileError, match="no such model file"):
         train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / "bad2"),
                        init=str(tmp_path / "missing.keras"), **SMALL)
+
+
+def _two_channel(path):
+    """A real scan as two channels of very different ranges (a 4D NIfTI: X, Y, Z, channels)."""
+    import nibabel as nib
+
+    image = nib.load(sample_path("brain_mr"))
+    clean = np.asarray(image.dataobj, np.float32)
+    rng = np.random.default_rng(0)
+    channels = [clean + rng.normal(0, 20, clean.shape), 0.01 * clean + rng.normal(0, 0.2, clean.shape)]
+    nib.save(nib.Nifti1Image(np.stack(channels, -1).astype(np.float32), image.affine), path)
+    return path
+
+
+def test_noise2void_trains_on_multichannel_volumes_with_channel_wise_scaling_and_masks(tmp_path):
+    from medresae.data import PatchDataset
+    from medresae.inference import denoise
+
+    path = _two_channel(str(tmp_path / "two.nii.gz"))
+    pooled = PatchDataset("noise2void", [path], (32, 32, 4), batch_size=8, augment="none")
+    own = PatchDataset("noise2void", [path], (32, 32, 4), batch_size=8, augment="none", channel_wise=True,
+                       n2v_per_channel=True)
+    (x_pooled, _), (x_own, y_own) = pooled[0], own[0]
+    assert own.channels == 2 and x_own.shape[-1] == 2 and y_own.shape[-1] == 4  # 2 targets, 2 masks
+    # One range for both channels leaves the small one near 0; its own range puts it on [0, 1] like the other.
+    assert np.percentile(x_pooled[..., 1], 99) < 0.05
+    assert 0.3 < np.percentile(x_own[..., 1], 99) / np.percentile(x_own[..., 0], 99) < 3
+    masks = y_own[..., 2:]
+    assert masks.sum() > 0 and not np.array_equal(masks[..., 0], masks[..., 1])  # different voxels per channel
+    model, _ = train_denoiser("noise2void", [path], str(tmp_path / "run"), channel_wise=True, n2v_per_channel=True,
+                              **SMALL)
+    assert model.inputs[0].shape[-1] == 2 and model.outputs[0].shape[-1] == 2
+    assert model.metadata["channel_wise"] is True and model.metadata["channels"] == 2
+    assert model.metadata["n2v_per_channel"] is True
+    import nibabel as nib
+
+    volume = np.asarray(nib.load(path).dataobj, np.float32)[:48, :48]
+    out = denoise(model, volume, progress=False)  # channel-wise scaling from the model's metadata
+    assert out.shape == volume.shape and np.all(np.isfinite(out))
+    assert abs(np.median(out[..., 1]) - np.median(volume[..., 1])) < 0.2 * np.ptp(volume[..., 1])
+
+
+def test_volumes_with_different_channel_counts_are_named(tmp_path):
+    import pytest
+
+    from medresae.data import PatchDataset
+    from medresae.errors import InputFileError
+    from medresae.presets import preset_path
+
+    path = _two_channel(str(tmp_path / "two.nii.gz"))
+    with pytest.raises(InputFileError, match=r"one channel count; found .*brain_mr.nii.gz: 1; .*two.nii.gz: 2"):
+        PatchDataset("noise2void", [path, sample_path("brain_mr")], (16, 16, 4))
+    with pytest.raises(InputFileError, match=r"takes 1 channel\(s\) and the training volumes have 2"):
+        train_denoiser("noise2void", [path], str(tmp_path / "run"), init=preset_path("brain-mr"), **SMALL)
