@@ -15,6 +15,8 @@ import warnings
 
 import keras
 
+PRECISIONS = ("auto", "bfloat16", "float16")
+
 
 class SlowBackendWarning(UserWarning):
     """The active backend runs this model on a path much slower than another backend would."""
@@ -47,3 +49,68 @@ def warn_if_slow(spatial_dims):
     if message:
         warnings.warn(message, SlowBackendWarning, stacklevel=3)
     return message
+
+
+def _default_device_has_bfloat16():
+    """Whether the backend's default device computes in bfloat16 at full speed: CPUs and TPUs do, and
+    NVIDIA GPUs from compute capability 8.0 (Ampere) on."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        return not torch.cuda.is_available() or torch.cuda.is_bf16_supported()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform != "gpu" and device.platform != "cuda":
+            return True
+        return float(getattr(device, "compute_capability", "0") or 0) >= 8.0
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
+            return True
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability") or (0, 0)
+        return tuple(capability) >= (8, 0)
+    return False
+
+
+def mixed_precision_policy(precision: str = "auto") -> str:
+    """The Keras dtype policy for mixed-precision training on the active backend's default device.
+
+    bfloat16 keeps float32's exponent range, so it needs no loss scaling;
+    float16 does (medresae's `fit_run` wraps the optimizer in
+    `keras.optimizers.LossScaleOptimizer` for it). 'auto' picks bfloat16
+    where the device computes in it (CPUs, TPUs, NVIDIA GPUs of compute
+    capability 8.0 and later) and float16 elsewhere (older GPUs).
+
+    Args:
+        precision: 'auto', 'bfloat16' or 'float16'.
+
+    Returns:
+        'mixed_bfloat16' or 'mixed_float16'.
+
+    Raises:
+        ValueError: another `precision`.
+
+    Examples:
+        >>> mixed_precision_policy("float16")
+        'mixed_float16'
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"`precision` must be one of {PRECISIONS}. Received: precision={precision!r}")
+    if precision == "auto":
+        precision = "bfloat16" if _default_device_has_bfloat16() else "float16"
+    return f"mixed_{precision}"
+
+
+def needs_loss_scaling(model: keras.Model) -> bool:
+    """True when any layer of `model` computes in float16 (its small exponent range needs loss scaling).
+
+    Examples:
+        >>> needs_loss_scaling(keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, dtype="mixed_float16")]))
+        True
+    """
+    return any(getattr(layer.dtype_policy, "compute_dtype", None) == "float16" for layer in model._flatten_layers())

@@ -24,7 +24,7 @@ from medresae.errors import InputFileError
 from medresae.losses import get_loss
 from medresae.models import ResNetAE, ResUNet
 from medresae.noise import NoiseSpec
-from medresae.performance import warn_if_slow
+from medresae.performance import mixed_precision_policy, needs_loss_scaling, warn_if_slow
 
 ARCHITECTURES = ("resunet", "resnetae")
 SCHEDULES = ("plateau", "cosine", "constant")
@@ -196,7 +196,12 @@ def fit_run(model: keras.Model, train_data: Any, run_dir: str | os.PathLike, val
             initial_epoch, best = resume_epoch(state, model), state.get("best")
             _drop_history_from(paths[HISTORY], initial_epoch)
         else:
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+            optimizer = keras.optimizers.Adam(learning_rate)
+            if needs_loss_scaling(model):
+                # float16 gradients underflow without it; Keras wraps automatically only when the
+                # model's own policy (not its layers') is mixed_float16.
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            model.compile(optimizer=optimizer, loss=loss)
         _remove_stale_temporaries(run_dir)
         monitor = "val_loss" if validation_data is not None else "loss"
         callbacks = [
@@ -261,7 +266,8 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
                    loss: Literal["mse", "l1", "ssim", "mse_ssim"] = "mse",
                    loss_weighting: Literal["none", "noise", "amplitude"] = "none", learning_rate: float = 1e-3,
                    schedule: Literal["plateau", "cosine", "constant"] = "plateau", early_stopping: int | None = 10,
-                   resume: bool = False, mixed_precision: bool = False, seed: int = 0, workers: int = 1,
+                   resume: bool = False, mixed_precision: bool | Literal["auto", "bfloat16", "float16"] = False,
+                   seed: int = 0, workers: int = 1,
                    distribute: bool = False, augment: bool | Literal["flips", "resolution", "none"] = "flips",
                    init: str | os.PathLike | None = None, verbose: str | int = "auto",
                    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -292,7 +298,10 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
             counts the same; 'amplitude': by the inverse noise amplitude
             (see `medresae.data.PatchDataset`, `weighting`).
         learning_rate, schedule, early_stopping, resume: see `fit_run`.
-        mixed_precision: train in mixed float16 (GPUs): the model's own
+        mixed_precision: train in mixed precision: True or 'auto' picks
+            bfloat16 where the device computes in it and float16 (with loss
+            scaling) elsewhere (`medresae.performance.mixed_precision_policy`);
+            'bfloat16' or 'float16' forces one. It is the model's own
             dtype policy, saved with it (`model.with_dtype('float32')` gives a
             float32 copy for CPUs); the process-wide policy is left alone.
         seed: makes a run repeatable on one backend: the same seed gives
@@ -341,7 +350,9 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
     if kind != "noise2void" and n2v_per_channel:
         raise ValueError(f"`n2v_per_channel` applies to kind='noise2void'. Received: kind={kind!r}")
     # The model's own dtype policy: nothing global changes, so the caller's policy stays as it was.
-    dtype = "mixed_float16" if mixed_precision else None
+    if mixed_precision is True:
+        mixed_precision = "auto"
+    dtype = mixed_precision_policy(mixed_precision) if mixed_precision else None
     patch_size = tuple(patch_size)
     spatial_dims = len(patch_size)
     warn_if_slow(spatial_dims)

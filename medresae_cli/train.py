@@ -68,7 +68,10 @@ def add_parser(sub, parent):
     p.add_argument("--n2v-per-channel", action="store_true",
                    help="with --mode n2v/n2v2 on multi-channel volumes: mask different voxels in each channel "
                    "(channels with independent noise; default: the same voxels in all)")
-    p.add_argument("--mixed-precision", action="store_true", help="mixed float16 (GPUs)")
+    p.add_argument("--mixed-precision", nargs="?", const="auto", default=None,
+                   choices=("auto", "bfloat16", "float16"), metavar="{auto,bfloat16,float16}",
+                   help="mixed-precision training (GPUs): bfloat16 where the device computes in it, else float16 "
+                   "with loss scaling (auto, the default when the flag is given), or the one named")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="same seed, same backend, --workers 1: the same weights (default 0)")
     p.add_argument("--workers", type=positive_int, default=1, help="data loading threads (more than 1: not repeatable)")
@@ -164,7 +167,7 @@ def run(args):
         validation_fraction=args.validation or None, loss=args.loss, loss_weighting=args.loss_weighting,
         learning_rate=args.lr,
         schedule=args.schedule, early_stopping=args.early_stopping or None, resume=args.resume,
-        mixed_precision=args.mixed_precision, seed=args.seed, workers=args.workers,
+        mixed_precision=args.mixed_precision or False, seed=args.seed, workers=args.workers,
         distribute=args.distribute, augment=args.augment, init=_init_path(args.init),
         n2v_variant="n2v2" if kind == "noise2void" and args.mode == "n2v2" else "n2v",
         n2v_per_channel=args.n2v_per_channel, channel_wise=args.channel_wise,

@@ -39,8 +39,9 @@ def test_training_leaves_the_process_random_state_and_dtype_policy_alone(tmp_pat
 
 
 def test_mixed_precision_is_the_model_own_policy_and_survives_saving(tmp_path):
-    model, _ = train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / "run"), mixed_precision=True,
-                              **SMALL)
+    model, _ = train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / "run"),
+                              mixed_precision="float16", **SMALL)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)  # float16 gradients need it
     assert keras.config.dtype_policy().name == "float32"
     reloaded = keras.saving.load_model(tmp_path / "run" / "model.keras")
     for m in (model, reloaded):
@@ -210,3 +211,27 @@ def test_volumes_with_different_channel_counts_are_named(tmp_path):
         PatchDataset("noise2void", [path, sample_path("brain_mr")], (16, 16, 4))
     with pytest.raises(InputFileError, match=r"takes 1 channel\(s\) and the training volumes have 2"):
         train_denoiser("noise2void", [path], str(tmp_path / "run"), init=preset_path("brain-mr"), **SMALL)
+
+
+def test_mixed_precision_auto_is_bfloat16_on_cpu_and_trains_like_float32(tmp_path):
+    from medresae.performance import mixed_precision_policy
+
+    assert mixed_precision_policy("auto") == "mixed_bfloat16"  # CPUs compute in bfloat16
+    assert mixed_precision_policy("float16") == "mixed_float16"
+    runs = {}
+    for precision in (False, True, "float16"):
+        keras.utils.set_random_seed(0)
+        runs[precision] = train_denoiser("synthetic", [sample_path("brain_mr")], str(tmp_path / str(precision)),
+                                         mixed_precision=precision, **dict(SMALL, epochs=2))
+    bf16, _ = runs[True]
+    assert bf16.get_layer("head").dtype_policy.name == "mixed_bfloat16"
+    assert not isinstance(bf16.optimizer, keras.optimizers.LossScaleOptimizer)  # bfloat16 has float32's range
+    # Same seed, same patches: each precision's losses follow float32's, and its model predicts what the
+    # float32 copy of its own weights predicts, to its precision.
+    reference = np.asarray(runs[False][1]["loss"])
+    x = random_batch((2, 16, 16, 4, 1))
+    for precision, atol in ((True, 3e-2), ("float16", 5e-3)):
+        model, history = runs[precision]
+        np.testing.assert_allclose(history["loss"], reference, rtol=0.1)
+        np.testing.assert_allclose(model.predict(x, verbose=0).astype("float32"),
+                                   model.with_dtype("float32").predict(x, verbose=0), atol=atol)
