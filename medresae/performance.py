@@ -1,4 +1,4 @@
-"""Which backend settings are fast for 3D convolutions, and a warning when a run is on a slow one.
+"""Fast backend settings for 3D convolutions, a warning on slow ones, and the mixed-precision policy.
 
 Measured on a 2-core x86 CPU (docs/benchmarks.md, `medresae bench speed`):
 TensorFlow runs 3D convolutions through oneDNN and is the fastest backend on
