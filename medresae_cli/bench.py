@@ -87,6 +87,12 @@ def add_parser(sub, parent):
     speed.add_argument("--no-reference", action="store_true", help="skip the plain-PyTorch reference")
     speed.add_argument("--torch-compile", action="store_true", help="also time the reference under torch.compile")
     speed.add_argument("--no-train", action="store_true", help="inference only (e.g. the memory check)")
+    speed.add_argument("--mixed", action="store_true",
+                       help="also run each backend in mixed precision (bfloat16 where the device has it, else "
+                       "float16) and the reference with bfloat16 autocast")
+    speed.add_argument("--quick", action="store_true",
+                       help="a GPU-sized run that finishes in minutes: batch 8 of 64^3, 10 steps after 3, a "
+                       "256x256x128 volume, --mixed (explicit options still win)")
     speed.add_argument("--out", default="bench-speed", help="output folder (default ./bench-speed)")
     speed.add_argument("--overwrite", action="store_true", help="replace the report of an earlier run in --out")
     speed.set_defaults(func=run_bench_speed)
@@ -168,6 +174,17 @@ def run_bench_quality(args):
     return 0
 
 
+# --quick: option -> (the parser's default, the quick value); an option given explicitly keeps its value.
+_QUICK = {"batch_size": (2, 8), "steps": (5, 10), "warmup": (2, 3), "volume": ((128, 128, 64), (256, 256, 128))}
+
+
+def _apply_quick(args):
+    for name, (default, quick) in _QUICK.items():
+        if getattr(args, name) == default:
+            setattr(args, name, quick)
+    args.mixed = True
+
+
 def run_bench_speed(args):
     """`medresae bench speed`."""
     from medresae.bench.speed import markdown_table, run_speed_benchmark, write_report
@@ -179,11 +196,13 @@ def run_bench_speed(args):
         preset_path(args.model)  # a one-line error for an unknown name, before any subprocess
     if len(args.patch) != 3 or len(args.volume) != 3:
         raise UsageError(f"--patch and --volume take X,Y,Z. Received: {args.patch}, {args.volume}")
+    if args.quick:
+        _apply_quick(args)
     report = run_speed_benchmark(
         model=args.model, filters=args.filters, blocks=args.blocks, strides=per_axis(args.strides), patch=args.patch,
         batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, volume=args.volume, tile=args.tile,
         backends=args.backends, reference=not args.no_reference, torch_compile=args.torch_compile,
-        train=not args.no_train,
+        train=not args.no_train, mixed=args.mixed,
     )
     paths = write_report(report, args.out)
     print()

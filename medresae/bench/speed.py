@@ -9,6 +9,13 @@ network written in plain PyTorch (`medresae.bench.torch_reference`),
 channels-first and channels_last_3d, eager and `torch.compile`d, timed the
 same way (its inference goes through the same tiling code). FLOPs per voxel
 come from PyTorch's `FlopCounterMode` on the reference network.
+
+Everything runs on the backend's default device: a GPU when there is one
+(the reference follows Keras' torch backend onto CUDA, and its steps are
+timed to the device's completion). With `mixed=True` each backend also runs
+in mixed precision (`medresae.performance.mixed_precision_policy`), and the
+reference with bfloat16 autocast. Each row records its first step (where
+compilation happens) and, on an accelerator, its peak device memory.
 """
 
 import json
@@ -26,10 +33,12 @@ import numpy as np
 from medresae._defaults import BACKENDS
 from medresae._json import dumps
 
+# (layout, torch.compile, bfloat16 autocast)
 REFERENCES = (
-    ("channels_first", False),
-    ("channels_last_3d", False),
-    ("channels_first", True),
+    ("channels_first", False, False),
+    ("channels_last_3d", False, False),
+    ("channels_last_3d", False, True),
+    ("channels_first", True, False),
 )
 
 
@@ -43,24 +52,67 @@ def _rss_mb():
 
 
 def _median_time(step, steps, warmup):
-    for _ in range(warmup):
-        step()
+    """(median of the timed steps, their times, the first step's time: where compilation happens)."""
     times = []
-    for _ in range(steps):
+    for _ in range(warmup + steps):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+    return statistics.median(times[warmup:]), times[warmup:], times[0]
+
+
+def _keras_device():
+    """The Keras backend's default device: 'cpu', or the accelerator's platform name."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if backend == "jax":
+        import jax
+
+        return jax.devices()[0].platform
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return "cpu"
+
+
+def _device_peak_mb():
+    """Peak memory on the accelerator the backend uses, in MB, or None on a CPU."""
+    import keras
+
+    backend = keras.backend.backend()
+    if _keras_device() == "cpu":
+        return None
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    if backend == "jax":
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        return stats["peak_bytes_in_use"] / 2**20 if "peak_bytes_in_use" in stats else None
+    import tensorflow as tf
+
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
 
 def _keras_model(config):
     import medresae
+    from medresae.performance import mixed_precision_policy
     from medresae.presets import load_preset
 
+    dtype = mixed_precision_policy() if config.get("precision") == "mixed" else None
     if config.get("preset"):
-        return load_preset(config["preset"])
+        model = load_preset(config["preset"])
+        return model.with_dtype(dtype) if dtype else model
     return medresae.ResUNet(spatial_dims=3, filters=tuple(config["filters"]), n_blocks=config["blocks"],
-                            strides=tuple(config["strides"]))
+                            strides=tuple(config["strides"]), dtype=dtype)
 
 
 def _architecture(model):
@@ -79,24 +131,33 @@ def worker_keras(config):
     """Runs in a subprocess with KERAS_BACKEND set; returns a dict of figures."""
     import keras
 
+    from medresae.performance import needs_loss_scaling
+
     model = _keras_model(config)
-    result = {"backend": keras.backend.backend(), "params": int(model.count_params())}
+    result = {"backend": keras.backend.backend(), "params": int(model.count_params()), "device": _keras_device(),
+              "dtype_policy": model.get_layer("head").dtype_policy.name if config.get("precision") == "mixed"
+              else "float32"}
     if config["mode"] == "train":
         rng = np.random.default_rng(0)
         shape = (config["batch_size"], *config["patch"], 1)
         x = rng.random(shape, dtype=np.float32)
         y = x * 0.9
-        model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse")
-        seconds, times = _median_time(lambda: model.train_on_batch(x, y), config["steps"], config["warmup"])
+        optimizer = keras.optimizers.Adam(1e-4)
+        if needs_loss_scaling(model):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        model.compile(optimizer=optimizer, loss="mse")
+        # train_on_batch returns the loss as a Python float, so each step is timed to the device's completion.
+        seconds, times, first = _median_time(lambda: model.train_on_batch(x, y), config["steps"], config["warmup"])
         result.update(
             jit_compile=bool(getattr(model, "jit_compile", False)),
-            train_step_s=seconds, train_times_s=times,
+            train_step_s=seconds, train_times_s=times, first_step_s=first,
             train_voxels_per_s=float(np.prod(shape)) / seconds,
         )
     else:
         volume = np.random.default_rng(0).random((*config["volume"], 1), dtype=np.float32)
         result.update(_time_inference(model, volume, config))
     result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_device_mb"] = _device_peak_mb()
     return result
 
 
@@ -108,29 +169,40 @@ def _time_inference(model, volume, config):
     if config.get("tile"):
         kwargs["tile"] = tuple(config["tile"])
     small = volume[tuple(slice(0, min(s, 64)) for s in volume.shape[:3])]
+    start = time.perf_counter()
     denoise(model, small, **kwargs)  # warm-up: compiles the tile batch shape
+    first = time.perf_counter() - start
     before = _rss_mb()
     start = time.perf_counter()
     denoise(model, volume, **kwargs)
     seconds = time.perf_counter() - start
     return {"infer_s": seconds, "infer_voxels_per_s": float(np.prod(volume.shape[:3])) / seconds,
-            "rss_before_infer_mb": before, "volume_mb": volume.nbytes / 2**20}
+            "first_infer_s": first, "rss_before_infer_mb": before, "volume_mb": volume.nbytes / 2**20}
+
+
+def _autocast(device, enabled):
+    import contextlib
+
+    import torch
+
+    return torch.autocast(device, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
 class _TorchPredictor:
     """Plain-PyTorch forward pass behind `denoise`'s callable interface."""
 
-    def __init__(self, net, layout, divisor):
+    def __init__(self, net, layout, divisor, device="cpu", autocast=False):
         self.net, self.layout, self.spatial_divisor = net, layout, divisor
+        self.device, self.autocast = device, autocast
 
     def predict(self, batch):
         import torch
 
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(batch, -1, 1)))
+        with torch.inference_mode(), _autocast(self.device, self.autocast):
+            x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(batch, -1, 1))).to(self.device)
             if self.layout == "channels_last_3d":
                 x = x.contiguous(memory_format=torch.channels_last_3d)
-            return np.moveaxis(self.net(x).numpy(), 1, -1)
+            return np.moveaxis(self.net(x).float().cpu().numpy(), 1, -1)
 
 
 def worker_torch(config):
@@ -140,50 +212,58 @@ def worker_torch(config):
     from medresae.bench.torch_reference import TorchResUNet
 
     torch.manual_seed(0)
+    # Where Keras' torch backend runs: CUDA when there is a GPU.
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True
     arch = config["architecture"]
     net = TorchResUNet(filters=arch["filters"], n_blocks=arch["blocks"], strides=arch["strides"],
                        kernel_size=arch["kernel_size"])
-    layout = config["layout"]
+    layout, autocast = config["layout"], bool(config.get("autocast"))
     memory_format = torch.channels_last_3d if layout == "channels_last_3d" else torch.contiguous_format
-    net = net.to(memory_format=memory_format)
+    net = net.to(device=device, memory_format=memory_format)
     runner = torch.compile(net) if config["compile"] else net
     result = {"backend": f"plain torch {torch.__version__}", "layout": layout, "compile": config["compile"],
+              "device": device, "autocast": "bfloat16" if autocast else None,
               # Counted as Keras does: batch-norm moving statistics included.
               "params": int(sum(p.numel() for p in net.parameters())
                             + sum(b.numel() for name, b in net.named_buffers() if "running" in name))}
     if config["mode"] == "train":
         shape = (config["batch_size"], 1, *config["patch"])
-        x = torch.rand(shape).contiguous(memory_format=memory_format)
+        x = torch.rand(shape, device=device).contiguous(memory_format=memory_format)
         y = x * 0.9
         optimizer = torch.optim.Adam(net.parameters(), 1e-4)
         net.train()
 
         def step():
             optimizer.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.mse_loss(runner(x), y)
+            with _autocast(device, autocast):
+                loss = torch.nn.functional.mse_loss(runner(x).float(), y)
             loss.backward()
             optimizer.step()
+            loss.item()  # waits for the device, as Keras' train_on_batch does
 
-        seconds, times = _median_time(step, config["steps"], config["warmup"])
-        result.update(train_step_s=seconds, train_times_s=times,
+        seconds, times, first = _median_time(step, config["steps"], config["warmup"])
+        result.update(train_step_s=seconds, train_times_s=times, first_step_s=first,
                       train_voxels_per_s=float(np.prod(shape)) / seconds)
         with torch.inference_mode():
-            result["forward_flops_per_voxel"] = _flops_per_voxel(net, shape)
+            result["forward_flops_per_voxel"] = _flops_per_voxel(net, shape, device)
     else:
         net.eval()
         strides = arch["strides"] if isinstance(arch["strides"], (list, tuple)) else [arch["strides"]] * 3
         divisor = tuple(int(s) ** (len(arch["filters"]) - 1) for s in strides)
         volume = np.random.default_rng(0).random((*config["volume"], 1), dtype=np.float32)
-        result.update(_time_inference(_TorchPredictor(runner, layout, divisor), volume, config))
+        result.update(_time_inference(_TorchPredictor(runner, layout, divisor, device, autocast), volume, config))
     result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_device_mb"] = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
     return result
 
 
-def _flops_per_voxel(net, shape):
+def _flops_per_voxel(net, shape, device="cpu"):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = torch.rand((1, *shape[1:]))
+    x = torch.rand((1, *shape[1:]), device=device)
     counter = FlopCounterMode(display=False)
     with counter:
         net.eval()(x)
@@ -224,7 +304,7 @@ def run_speed_benchmark(model: str = "resunet", filters: Sequence[int] = (16, 32
                         overlap: float = 0.25, infer_batch: int = 4, tile: Sequence[int] | None = None,
                         backends: Sequence[str] | None = None, reference: bool = True, torch_compile: bool = False,
                         layouts: Sequence[str] = ("channels_first", "channels_last_3d"), train: bool = True,
-                        progress: Callable[[str], None] | None = print) -> dict[str, Any]:
+                        mixed: bool = False, progress: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Measures each backend and the plain-PyTorch reference; returns a report dict.
 
     Args:
@@ -241,6 +321,9 @@ def run_speed_benchmark(model: str = "resunet", filters: Sequence[int] = (16, 32
         layouts: memory layouts of the eager reference.
         train: also time training (False: inference only, e.g. for the
             memory check on a large volume).
+        mixed: also run each backend in mixed precision (bfloat16 where the
+            device computes in it, else float16 with loss scaling), and the
+            channels_last_3d reference under bfloat16 autocast.
         progress: a print-like function (or None).
     """
     base = {"filters": list(filters), "blocks": int(blocks), "strides": list(strides), "patch": list(patch),
@@ -250,22 +333,24 @@ def run_speed_benchmark(model: str = "resunet", filters: Sequence[int] = (16, 32
     rows = []
     modes = ("train", "infer") if train else ("infer",)
     for backend in backends or installed_backends():
-        row = {"name": f"keras/{backend}"}
-        for mode in modes:
-            if progress:
-                progress(f"{row['name']:<34} {mode} ...")
-            row[mode] = _run_worker("keras", dict(base, mode=mode), backend=backend)
-        rows.append(row)
-    if reference:
-        architecture = _reference_architecture(base)
-        for layout, compiled in REFERENCES:
-            if (compiled and not torch_compile) or (not compiled and layout not in layouts):
-                continue
-            row = {"name": f"torch/{layout}" + ("+compile" if compiled else "")}
+        for precision in ("float32", "mixed") if mixed else ("float32",):
+            row = {"name": f"keras/{backend}" + ("+mixed" if precision == "mixed" else "")}
             for mode in modes:
                 if progress:
                     progress(f"{row['name']:<34} {mode} ...")
-                config = dict(base, mode=mode, layout=layout, compile=compiled, architecture=architecture)
+                row[mode] = _run_worker("keras", dict(base, mode=mode, precision=precision), backend=backend)
+            rows.append(row)
+    if reference:
+        architecture = _reference_architecture(base)
+        for layout, compiled, autocast in REFERENCES:
+            if (compiled and not torch_compile) or (not compiled and layout not in layouts) or (autocast and not mixed):
+                continue
+            row = {"name": f"torch/{layout}" + ("+compile" if compiled else "") + ("+bf16" if autocast else "")}
+            for mode in modes:
+                if progress:
+                    progress(f"{row['name']:<34} {mode} ...")
+                config = dict(base, mode=mode, layout=layout, compile=compiled, autocast=autocast,
+                              architecture=architecture)
                 # KERAS_BACKEND=torch: importing medresae then loads no second framework.
                 row[mode] = _run_worker("torch", config, backend="torch")
             rows.append(row)
@@ -289,32 +374,43 @@ def _machine():
             "python": platform.python_version()}
 
 
+def _mb(value):
+    return "-" if value is None else f"{value:.0f}"
+
+
 def markdown_table(report):
     """Figures per implementation with ratios to the plain-PyTorch channels-first reference."""
     rows = report["rows"]
     ref = next((r for r in rows if r["name"] == "torch/channels_first"), None)
     ref_train = (ref or {}).get("train", {}).get("train_step_s")
     ref_infer = (ref or {}).get("infer", {}).get("infer_voxels_per_s")
-    lines = ["| implementation | train step (s) | train voxels/s | x plain torch (train) | inference voxels/s | "
-             "x plain torch (inference) | peak RSS inference (MB) | achieved GFLOP/s (train) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| implementation | device | train step (s) | first step (s) | train voxels/s | x plain torch (train) | "
+             "inference voxels/s | x plain torch (inference) | first inference (s) | peak RSS inference (MB) | "
+             "peak device memory train / inference (MB) | achieved GFLOP/s (train) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     flops = next((r["train"].get("forward_flops_per_voxel") for r in rows
                   if r["name"].startswith("torch/") and "forward_flops_per_voxel" in r.get("train", {})), None)
     for r in rows:
         train, infer = r.get("train", {}), r.get("infer", {})
         if "error" in train or "error" in infer:
-            lines.append(f"| {r['name']} | error: {train.get('error') or infer.get('error')} | | | | | | |")
+            lines.append(f"| {r['name']} | | error: {train.get('error') or infer.get('error')} |" + " |" * 9)
             continue
+        device = (train or infer).get("device", "cpu")
+        policy = (train or infer).get("dtype_policy")
+        name = r["name"].replace("+mixed", f"+{policy}") if policy and policy != "float32" else r["name"]
         if train:
-            step, voxels = f"{train['train_step_s']:.3f}", f"{train['train_voxels_per_s']:.3g}"
+            step, first, voxels = (f"{train['train_step_s']:.3f}", f"{train['first_step_s']:.2f}",
+                                   f"{train['train_voxels_per_s']:.3g}")
             speedup = f"{ref_train / train['train_step_s']:.2f}" if ref_train else "-"
             # Training is about 3x the forward FLOPs (forward, two backward products).
             gflops = f"{3 * flops * train['train_voxels_per_s'] / 1e9:.1f}" if flops else "-"
         else:
-            step = voxels = speedup = gflops = "-"
+            step = first = voxels = speedup = gflops = "-"
         infer_ratio = f"{infer['infer_voxels_per_s'] / ref_infer:.2f}" if ref_infer else "-"
-        lines.append(f"| {r['name']} | {step} | {voxels} | {speedup} | {infer['infer_voxels_per_s']:.3g} | "
-                     f"{infer_ratio} | {infer['peak_rss_mb']:.0f} | {gflops} |")
+        memory = f"{_mb(train.get('peak_device_mb'))} / {_mb(infer.get('peak_device_mb'))}"
+        lines.append(f"| {name} | {device} | {step} | {first} | {voxels} | {speedup} | "
+                     f"{infer['infer_voxels_per_s']:.3g} | {infer_ratio} | {infer['first_infer_s']:.2f} | "
+                     f"{infer['peak_rss_mb']:.0f} | {memory} | {gflops} |")
     if flops:
         lines.append(f"\nForward FLOPs per voxel: {flops:,.0f} (PyTorch FlopCounterMode on the reference network).")
     for r in rows:
@@ -324,7 +420,10 @@ def markdown_table(report):
             lines.append(f"{r['name']}: inference peak RSS {infer['peak_rss_mb']:.0f} MB, "
                          f"{beyond:.0f} MB above the process before `denoise` (volume {infer['volume_mb']:.0f} MB "
                          "already allocated).")
-    lines.append("\nx plain torch: > 1 is faster than plain PyTorch, channels-first, eager.")
+    lines.append("\nx plain torch: > 1 is faster than plain PyTorch, channels-first, eager. First step: the first "
+                 "train step (compilation included); first inference: a 64^3 warm-up `denoise` (compilation). "
+                 "+mixed_...: the backend's mixed-precision policy; +bf16: bfloat16 autocast. Peak device memory: "
+                 "on an accelerator only.")
     return "\n".join(lines) + "\n"
 
 

@@ -26,20 +26,30 @@ def test_torch_reference_is_the_same_network(filters, blocks, strides):
 
 
 def test_speed_benchmark_measures_this_backend_and_the_reference(tmp_path):
+    # The plain-PyTorch reference does not depend on the Keras backend: its three rows run on one pass.
+    reference = BACKEND == "tensorflow"
     report = run_speed_benchmark(filters=(4, 8), blocks=1, strides=(2, 2, 1), patch=(16, 16, 8), batch_size=1,
-                                 steps=1, warmup=1, volume=(24, 24, 8), backends=[BACKEND],
-                                 layouts=("channels_first",), progress=None)
+                                 steps=1, warmup=1, volume=(24, 24, 8), backends=[BACKEND], reference=reference,
+                                 layouts=("channels_first", "channels_last_3d"), mixed=True, progress=None)
     names = [row["name"] for row in report["rows"]]
-    assert names == [f"keras/{BACKEND}", "torch/channels_first"]
+    assert names == [f"keras/{BACKEND}", f"keras/{BACKEND}+mixed"] + (
+        ["torch/channels_first", "torch/channels_last_3d", "torch/channels_last_3d+bf16"] if reference else [])
     for row in report["rows"]:
         assert "error" not in row["train"] and "error" not in row["infer"], row
         assert row["train"]["train_step_s"] > 0 and row["infer"]["infer_voxels_per_s"] > 0
+        assert row["train"]["first_step_s"] > 0 and row["infer"]["first_infer_s"] > 0
         assert row["infer"]["peak_rss_mb"] > 0
-    keras_row, torch_row = report["rows"]
-    assert keras_row["train"]["params"] == torch_row["train"]["params"]
-    assert torch_row["train"]["forward_flops_per_voxel"] > 0
+        assert row["train"]["device"] == "cpu" and row["train"]["peak_device_mb"] is None  # no accelerator here
+    keras_row, mixed_row = report["rows"][:2]
+    assert (keras_row["train"]["dtype_policy"], mixed_row["train"]["dtype_policy"]) == ("float32", "mixed_bfloat16")
     table = markdown_table(report)
-    assert f"| keras/{BACKEND} |" in table and "FLOPs per voxel" in table
+    assert f"| keras/{BACKEND} | cpu |" in table and f"| keras/{BACKEND}+mixed_bfloat16 | cpu |" in table
+    assert "| first step (s) |" in table and "| - / - |" in table
+    if reference:
+        torch_row = report["rows"][2]
+        assert keras_row["train"]["params"] == torch_row["train"]["params"]
+        assert report["rows"][-1]["train"]["autocast"] == "bfloat16"
+        assert torch_row["train"]["forward_flops_per_voxel"] > 0 and "FLOPs per voxel" in table
     paths = write_report(report, str(tmp_path / "s"))
     assert json.load(open(paths["json"]))["config"]["patch"] == [16, 16, 8]
 
@@ -50,3 +60,12 @@ def test_cli_bench_speed_rejects_bad_options(capsys):
     assert "'nope'" in err and "\n" not in err
     assert medresae_cli.main(["bench", "speed", "--steps", "0"]) == 2
     assert "--steps" in capsys.readouterr().err
+
+
+def test_quick_mode_sizes_the_run_for_a_gpu_and_keeps_explicit_options():
+    from medresae_cli.bench import _apply_quick
+    from medresae_cli.parser import build_parser
+
+    args = build_parser().parse_args(["bench", "speed", "--quick", "--steps", "4"])
+    _apply_quick(args)
+    assert (args.batch_size, args.steps, args.warmup, args.volume, args.mixed) == (8, 4, 3, (256, 256, 128), True)
