@@ -114,3 +114,20 @@ def needs_loss_scaling(model: keras.Model) -> bool:
         True
     """
     return any(getattr(layer.dtype_policy, "compute_dtype", None) == "float16" for layer in model._flatten_layers())
+
+
+def auto_workers() -> int:
+    """Loader threads for `workers='auto'`: the CPU cores this process may use, less one for the training loop,
+    at most 8 (more threads than that contend for the GIL in the numpy/MONAI patch code).
+
+    Examples:
+        >>> 1 <= auto_workers() <= 8
+        True
+    """
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores - 1))

@@ -24,7 +24,7 @@ from medresae.errors import InputFileError
 from medresae.losses import get_loss
 from medresae.models import ResNetAE, ResUNet
 from medresae.noise import NoiseSpec
-from medresae.performance import mixed_precision_policy, needs_loss_scaling, warn_if_slow
+from medresae.performance import auto_workers, mixed_precision_policy, needs_loss_scaling, warn_if_slow
 
 ARCHITECTURES = ("resunet", "resnetae")
 SCHEDULES = ("plateau", "cosine", "constant")
@@ -267,7 +267,7 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
                    loss_weighting: Literal["none", "noise", "amplitude"] = "none", learning_rate: float = 1e-3,
                    schedule: Literal["plateau", "cosine", "constant"] = "plateau", early_stopping: int | None = 10,
                    resume: bool = False, mixed_precision: bool | Literal["auto", "bfloat16", "float16"] = False,
-                   seed: int = 0, workers: int = 1,
+                   seed: int = 0, workers: int | Literal["auto"] = 1,
                    distribute: bool = False, augment: bool | Literal["flips", "resolution", "none"] = "flips",
                    init: str | os.PathLike | None = None, verbose: str | int = "auto",
                    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -309,7 +309,11 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
             patches in whatever order they finish). A resumed run samples
             from the seed again, so it is not bit-identical to an
             uninterrupted one.
-        workers: data loading workers (threads).
+        workers: data loading workers (threads), or 'auto': one per CPU
+            core this process may use, less one, at most 8
+            (`medresae.performance.auto_workers`). With more than one,
+            Keras' `PyDataset` keeps up to 10 batches ready ahead of the
+            step (its `max_queue_size`).
         distribute: train data-parallel on all local devices (JAX and
             TensorFlow; see `medresae.distribute.data_parallel`).
             `batch_size` stays the global batch.
@@ -369,6 +373,8 @@ def train_denoiser(kind: Literal["synthetic", "pairs", "noise2noise", "noise2voi
     if kind == "noise2void":
         common.update(n2v_replacement="median" if n2v_variant == "n2v2" else "neighbour",
                       n2v_per_channel=n2v_per_channel)
+    if workers == "auto":
+        workers = auto_workers()
     train = PatchDataset(kind, volumes, steps_per_epoch=steps_per_epoch, seed=seed, workers=workers,
                          augment=augment, **common)
     if held_out:

@@ -37,6 +37,13 @@ def _checked(convert, ok, expected):
 
 
 positive_int = _checked(int, lambda v: v > 0, "a positive integer")
+
+
+def workers_count(text):
+    """'auto' or a positive integer (loader threads)."""
+    return "auto" if text == "auto" else _checked(int, lambda v: v > 0, "a positive integer or auto")(text)
+
+
 non_negative_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 fraction = _checked(float, lambda v: 0.0 <= v < 1.0, "a number from 0 to below 1")

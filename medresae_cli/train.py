@@ -10,6 +10,7 @@ from medresae_cli.common import (
     per_axis,
     positive_float,
     positive_int,
+    workers_count,
 )
 from medresae_cli.defaults import TRAINING_NOISE
 
@@ -74,7 +75,9 @@ def add_parser(sub, parent):
                    "with loss scaling (auto, the default when the flag is given), or the one named")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="same seed, same backend, --workers 1: the same weights (default 0)")
-    p.add_argument("--workers", type=positive_int, default=1, help="data loading threads (more than 1: not repeatable)")
+    p.add_argument("--workers", type=workers_count, default=1,
+                   help="data loading threads, or auto (one per core, less one, at most 8); more than 1 prefetches "
+                   "batches but is not repeatable (default 1)")
     p.add_argument("--distribute", action="store_true",
                    help="data-parallel on all local GPUs (or CPU devices): JAX keras.distribution.DataParallel, "
                    "TensorFlow MirroredStrategy; not available on torch. --batch-size stays the global batch")

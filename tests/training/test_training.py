@@ -187,7 +187,7 @@ def test_noise2void_trains_on_multichannel_volumes_with_channel_wise_scaling_and
     masks = y_own[..., 2:]
     assert masks.sum() > 0 and not np.array_equal(masks[..., 0], masks[..., 1])  # different voxels per channel
     model, _ = train_denoiser("noise2void", [path], str(tmp_path / "run"), channel_wise=True, n2v_per_channel=True,
-                              **SMALL)
+                              workers="auto", **SMALL)
     assert model.inputs[0].shape[-1] == 2 and model.outputs[0].shape[-1] == 2
     assert model.metadata["channel_wise"] is True and model.metadata["channels"] == 2
     assert model.metadata["n2v_per_channel"] is True
