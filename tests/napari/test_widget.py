@@ -5,13 +5,19 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads: no display needed
 
+import pytest  # noqa: E402
+
+try:  # Qt's GUI library needs system libraries (libEGL, libfontconfig, libxkbcommon, libdbus) even offscreen
+    from qtpy.QtWidgets import QApplication
+except ImportError as err:  # pragma: no cover - depends on the machine
+    pytest.skip(f"Qt cannot load here ({err}); on Debian/Ubuntu: apt-get install libegl1 libfontconfig1 "
+                "libxkbcommon0 libdbus-1-3", allow_module_level=True)
+
 import keras  # noqa: E402
 import nibabel as nib  # noqa: E402
 import npe2  # noqa: E402
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 from napari.components import ViewerModel  # noqa: E402
-from qtpy.QtWidgets import QApplication  # noqa: E402
 
 from medresae.noise import rician  # noqa: E402
 from medresae.presets import load_preset  # noqa: E402
