@@ -162,7 +162,7 @@ plt.show()
 # documentation build) has learned little: its output is close to the noisy
 # input. The preset denoises this scan well without any training. Fine-tuning
 # it on one crop of one thick-slice scan did not help the other crop: in the
-# documentation build it lost 0.16 dB, because a few dozen
+# documentation build it lost 0.18 dB, because a few dozen
 # batches from one scan pull a model trained on 12 volumes towards that one
 # scan. Before you keep a fine-tuned model, score it against the preset on a
 # scan it was not trained on, as here; fine-tuning pays when your scans
