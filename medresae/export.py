@@ -228,7 +228,10 @@ def export_model(model: keras.Model, path: str | os.PathLike, format: str = "sav
     The artifact is written to a temporary sibling of `path`, run with its
     own runtime on a seeded probe input, compared with `model.predict`, and
     only then renamed to `path`. On any failure nothing is left behind, and
-    an existing `path` is kept unless `overwrite`.
+    an existing `path` is kept unless `overwrite`. A checked ONNX export on
+    TensorFlow is converted again (up to 3 times in all) when the artifact's
+    output has the wrong shape: tf2onnx now and then writes such a graph on a
+    busy CPU.
 
     Args:
         model: a built Keras model with one input of shape
