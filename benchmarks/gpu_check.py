@@ -117,6 +117,8 @@ def _gpu_backends():
 
 
 def _table(speed, extra):
+    from medresae.bench.speed import row_label
+
     rows = {r["name"]: r for r in speed["rows"]}
     refs = [r["train"]["train_step_s"] for name, r in rows.items()
             if name.startswith("torch/") and "+" not in name and "train_step_s" in r.get("train", {})]
@@ -134,8 +136,7 @@ def _table(speed, extra):
             goal = f"<= 1.2x: {'met' if ratio <= 1.2 else 'missed'}"
         elif name.startswith("keras/jax") and ratio:
             goal = f"<= 1.5x: {'met' if ratio <= 1.5 else 'missed'}"
-        policy = train.get("dtype_policy")
-        label = name.replace("+mixed", f"+{policy}") if policy and policy != "float32" else name
+        label = row_label(r)
         peak = "/".join("-" if v is None else f"{v:.0f}" for v in (train.get("peak_device_mb"),
                                                                   infer.get("peak_device_mb")))
         lines.append(f"| {label} | {train.get('device', '')} | {train['train_step_s']:.3f} | "

@@ -116,6 +116,20 @@ def needs_loss_scaling(model: keras.Model) -> bool:
     return any(getattr(layer.dtype_policy, "compute_dtype", None) == "float16" for layer in model._flatten_layers())
 
 
+def scaled_optimizer(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """`optimizer` wrapped in `keras.optimizers.LossScaleOptimizer` when `model` computes in float16, else itself.
+
+    Keras wraps the optimizer by itself only when the model's own policy is
+    mixed_float16; medresae models carry the policy on their layers.
+
+    Examples:
+        >>> half = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, dtype="mixed_float16")])
+        >>> type(scaled_optimizer(half, keras.optimizers.Adam())).__name__
+        'LossScaleOptimizer'
+    """
+    return keras.optimizers.LossScaleOptimizer(optimizer) if needs_loss_scaling(model) else optimizer
+
+
 def auto_workers() -> int:
     """Loader threads for `workers='auto'`: the CPU cores this process may use, less one for the training loop,
     at most 8 (more threads than that contend for the GIL in the numpy/MONAI patch code).

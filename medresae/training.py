@@ -24,7 +24,7 @@ from medresae.errors import InputFileError
 from medresae.losses import get_loss
 from medresae.models import ResNetAE, ResUNet
 from medresae.noise import NoiseSpec
-from medresae.performance import auto_workers, mixed_precision_policy, needs_loss_scaling, warn_if_slow
+from medresae.performance import auto_workers, mixed_precision_policy, scaled_optimizer, warn_if_slow
 
 ARCHITECTURES = ("resunet", "resnetae")
 SCHEDULES = ("plateau", "cosine", "constant")
@@ -196,12 +196,8 @@ def fit_run(model: keras.Model, train_data: Any, run_dir: str | os.PathLike, val
             initial_epoch, best = resume_epoch(state, model), state.get("best")
             _drop_history_from(paths[HISTORY], initial_epoch)
         else:
-            optimizer = keras.optimizers.Adam(learning_rate)
-            if needs_loss_scaling(model):
-                # float16 gradients underflow without it; Keras wraps automatically only when the
-                # model's own policy (not its layers') is mixed_float16.
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            model.compile(optimizer=optimizer, loss=loss)
+            # float16 gradients underflow without loss scaling.
+            model.compile(optimizer=scaled_optimizer(model, keras.optimizers.Adam(learning_rate)), loss=loss)
         _remove_stale_temporaries(run_dir)
         monitor = "val_loss" if validation_data is not None else "loss"
         callbacks = [

@@ -131,7 +131,7 @@ def worker_keras(config):
     """Runs in a subprocess with KERAS_BACKEND set; returns a dict of figures."""
     import keras
 
-    from medresae.performance import needs_loss_scaling
+    from medresae.performance import scaled_optimizer
 
     model = _keras_model(config)
     result = {"backend": keras.backend.backend(), "params": int(model.count_params()), "device": _keras_device(),
@@ -142,10 +142,7 @@ def worker_keras(config):
         shape = (config["batch_size"], *config["patch"], 1)
         x = rng.random(shape, dtype=np.float32)
         y = x * 0.9
-        optimizer = keras.optimizers.Adam(1e-4)
-        if needs_loss_scaling(model):
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        model.compile(optimizer=optimizer, loss="mse")
+        model.compile(optimizer=scaled_optimizer(model, keras.optimizers.Adam(1e-4)), loss="mse")
         # train_on_batch returns the loss as a Python float, so each step is timed to the device's completion.
         seconds, times, first = _median_time(lambda: model.train_on_batch(x, y), config["steps"], config["warmup"])
         result.update(
@@ -374,6 +371,13 @@ def _machine():
             "python": platform.python_version()}
 
 
+def row_label(row):
+    """A report row's name, with "+mixed" spelled as the dtype policy the worker ran."""
+    figures = row.get("train") or row.get("infer") or {}
+    policy = figures.get("dtype_policy")
+    return row["name"].replace("+mixed", f"+{policy}") if policy and policy != "float32" else row["name"]
+
+
 def _mb(value):
     return "-" if value is None else f"{value:.0f}"
 
@@ -396,8 +400,7 @@ def markdown_table(report):
             lines.append(f"| {r['name']} | | error: {train.get('error') or infer.get('error')} |" + " |" * 9)
             continue
         device = (train or infer).get("device", "cpu")
-        policy = (train or infer).get("dtype_policy")
-        name = r["name"].replace("+mixed", f"+{policy}") if policy and policy != "float32" else r["name"]
+        name = row_label(r)
         if train:
             step, first, voxels = (f"{train['train_step_s']:.3f}", f"{train['first_step_s']:.2f}",
                                    f"{train['train_voxels_per_s']:.3g}")
