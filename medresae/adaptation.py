@@ -37,13 +37,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from medresae._arrays import check_finite_array
-from medresae._defaults import ADAPT_STEPS
+from medresae._defaults import ADAPT_STEPS, CT_BODY_HU
 from medresae._seeding import python_random_seeded
 from medresae._validation import check_positive_int, check_positive_number
 from medresae.data import PatchDataset
-from medresae.intensity import IntensityNormalizer
+from medresae.intensity import CT_WINDOW, IntensityNormalizer
 from medresae.io import Volume, is_nifti_path
-from medresae.noise import rician_mean
+from medresae.noise import estimate_noise_sigma, rician_mean
+from medresae.transforms import ForegroundWeightd
 
 DEFAULT_STEPS = ADAPT_STEPS
 DEFAULT_PATCH = (48, 48, 8)
@@ -106,7 +107,9 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
         batch_size: patches per step.
         alpha: recorruption strength in (0, 1].
         noise_sigma: the scan's noise sigma in its own units; None measures
-            it inside the foreground (`medresae.noise.estimate_noise_sigma`).
+            it inside the foreground, on the flat voxels the model's own
+            output shows (`medresae.noise.estimate_noise_sigma` with a
+            `reference`).
         checks: how many times (evenly over the steps) the model is scored
             on fixed recorrupted check batches; the best weights seen are
             kept, and the original ones unless a round beats them by more
@@ -161,12 +164,13 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
             return PatchDataset("recorrupted", volumes, patch, batch_size=batch_size, modality=modality,
                                 steps_per_epoch=steps_per_epoch, recorrupt_alpha=alpha, **kwargs)
 
+        image, scan, signal = _model_output(model, path)
         if sigma_normalized is None:
-            sigma_normalized = recorrupted([path], 1, seed=seed).noise_sigmas()[0]
+            sigma_normalized = _measured_sigma(image, scan, signal, normalizer, modality)
             noise_sigma = sigma_normalized * normalizer.scale()
         volumes = [path]
         if modality == "mr":
-            volumes = [(path, *_rician_targets(model, path, noise_sigma, folder))]
+            volumes = [(path, *_rician_targets(image, scan, signal, noise_sigma, folder))]
         data = recorrupted(volumes, max(1, steps // rounds), noise_sigma=sigma_normalized, seed=seed)
         # Fixed recorrupted batches from the same scan: their loss is the
         # supervised loss plus a constant, so comparing models on them ranks
@@ -191,7 +195,42 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
     }
 
 
-def _rician_targets(model, path, sigma, folder):
+def _model_output(model, path):
+    """The scan's NIfTI image, its voxels and the model's (non-negative) output on them."""
+    import nibabel as nib
+
+    from medresae.inference import denoise
+
+    image = nib.load(path)
+    scan = np.asarray(image.dataobj, np.float32).reshape(image.shape[:3])
+    normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")
+    signal = np.maximum(denoise(model, scan[..., None], normalize=normalize, progress=False)[..., 0], 0.0)
+    return image, scan, signal
+
+
+def _measured_sigma(image, scan, signal, normalizer, modality):
+    """The scan's noise sigma in normalised units, measured inside the foreground that patches are drawn from.
+
+    The model's output marks the flat, bright voxels where the measurement
+    sees neither edges nor the narrower noise of dark magnitude voxels
+    (`estimate_noise_sigma`'s `reference`): with edges in the count, sigma
+    came out up to 1.3 times too high at low noise on scans the presets
+    never saw, and recorrupted pairs built with too much noise teach the
+    model to blur.
+    """
+    import nibabel as nib
+
+    # The voxel order PatchDataset sees (RAS): the measurement runs slice by slice along the last axis.
+    both = nib.as_closest_canonical(nib.Nifti1Image(np.stack([scan, signal], -1), image.affine))
+    scan, signal = (normalizer.transform(np.asarray(both.dataobj, np.float32)[..., k]) for k in (0, 1))
+    threshold = None
+    if modality == "ct":
+        threshold = (CT_BODY_HU - CT_WINDOW[0]) / (CT_WINDOW[1] - CT_WINDOW[0])
+    mask = ForegroundWeightd("image", threshold=threshold)({"image": scan[None]})["weight"][0] >= 1.0
+    return estimate_noise_sigma(scan, mask if mask.sum() >= 1000 else None, reference=signal)
+
+
+def _rician_targets(image, scan, signal, sigma, folder):
     """Writes the scan minus its Rician noise floor and its local noise scale; returns both paths.
 
     A magnitude image's mean is not its signal: Rician noise lifts it by
@@ -206,12 +245,6 @@ def _rician_targets(model, path, sigma, folder):
     """
     import nibabel as nib
 
-    from medresae.inference import denoise
-
-    image = nib.load(path)
-    scan = np.asarray(image.dataobj, np.float32).reshape(image.shape[:3])
-    normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")
-    signal = np.maximum(denoise(model, scan[..., None], normalize=normalize, progress=False)[..., 0], 0.0)
     mean = rician_mean(signal, sigma)
     spread = np.sqrt(np.maximum(np.square(signal) + 2.0 * sigma**2 - np.square(mean), 0.0)) / sigma
     paths = []

@@ -6,7 +6,7 @@ from numpy.typing import ArrayLike
 from medresae._arrays import check_finite_array
 
 
-def estimate_noise_sigma(x: ArrayLike, mask: ArrayLike | None = None) -> float:
+def estimate_noise_sigma(x: ArrayLike, mask: ArrayLike | None = None, reference: ArrayLike | None = None) -> float:
     """Estimates the standard deviation of white noise in a 2D or 3D image.
 
     Immerkaer's Laplacian-difference operator (Immerkaer 1996) is applied to
@@ -16,10 +16,24 @@ def estimate_noise_sigma(x: ArrayLike, mask: ArrayLike | None = None) -> float:
     Rician noise in the dark background has a smaller spread than in tissue,
     and scikit-image's `estimate_sigma` has no mask.
 
+    Edges and fine texture leak into the operator's response, so at low noise
+    the plain estimate is too high (by 8-20 % at 1 % Rician noise on brain
+    T1 volumes averaged from many scans, which carry little noise of their
+    own). A denoised copy of the image (`reference`, e.g. a model's output)
+    shows where the image is flat: the estimate is then taken again on the
+    quarter of the voxels with the smallest smoothed gradient of the
+    reference, among those whose reference exceeds three times the first
+    estimate (MRI magnitude noise is narrower where the signal is low).
+    Selecting voxels by the reference's own fine detail instead would pick
+    the voxels where its leftover noise is small, and bias sigma low.
+
     Args:
         x: a 2D or 3D array (slices along the last axis).
         mask: optional boolean array of `x.shape`: where to measure; default
             everywhere.
+        reference: optional denoised copy of `x` (same shape) that marks
+            flat regions, as above; when fewer than 100 voxels qualify,
+            the plain estimate is returned.
 
     Returns:
         sigma as a float, in the units of `x`.
@@ -32,6 +46,11 @@ def estimate_noise_sigma(x: ArrayLike, mask: ArrayLike | None = None) -> float:
         >>> x = np.random.default_rng(0).normal(100.0, 5.0, (64, 64, 4))
         >>> abs(estimate_noise_sigma(x) - 5.0) < 0.2
         True
+        >>> i = np.arange(64)  # a checkerboard of 6-voxel squares: edges everywhere
+        >>> board = 100.0 + 20.0 * ((i[:, None, None] // 6 + i[None, :, None] // 6) % 2) * np.ones((64, 64, 4))
+        >>> noisy = board + np.random.default_rng(0).normal(0.0, 1.0, board.shape)
+        >>> round(estimate_noise_sigma(noisy), 2), round(estimate_noise_sigma(noisy, reference=board), 2)
+        (1.16, 1.03)
     """
     from scipy import ndimage
 
@@ -43,6 +62,12 @@ def estimate_noise_sigma(x: ArrayLike, mask: ArrayLike | None = None) -> float:
     mask = np.asarray(mask)
     if mask.shape != x.shape:
         raise ValueError(f"`mask` must have x's shape {x.shape}. Received: mask.shape={mask.shape}")
+    if reference is not None:
+        reference = check_finite_array(reference, "reference").astype(np.float64)
+        if reference.shape != x.shape:
+            raise ValueError(f"`reference` must have x's shape {x.shape}. Received: reference.shape={reference.shape}")
+        if reference.ndim == 2:
+            reference = reference[..., None]
     kernel = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
     if x.ndim == 2:
         x, mask = x[..., None], mask[..., None]
@@ -57,6 +82,14 @@ def estimate_noise_sigma(x: ArrayLike, mask: ArrayLike | None = None) -> float:
             "pass a larger mask or the noise sigma itself."
         )
     # sqrt(36) = 6 is the operator's gain on white noise; 1.4826 turns a MAD into sigma.
-    return float(1.4826 * np.median(values) / 6.0)
+    sigma = float(1.4826 * np.median(values) / 6.0)
+    if reference is None:
+        return sigma
+    bright = inner & (reference > 3.0 * sigma)
+    if bright.sum() < 400:
+        return sigma
+    gradient = ndimage.gaussian_gradient_magnitude(reference, 1.0)
+    flat = bright & (gradient <= np.quantile(gradient[bright], 0.25))
+    return float(1.4826 * np.median(np.abs(response[flat])) / 6.0)
 
 

@@ -396,6 +396,26 @@ def test_estimate_noise_sigma_on_white_noise_and_smooth_images():
     assert estimate_noise_sigma(smooth[..., 0] + rng.normal(0, 3.0, smooth.shape[:2])) == pytest.approx(3.0, rel=0.1)
 
 
+def test_a_denoised_reference_keeps_edges_and_dark_voxels_out_of_the_estimate():
+    from medresae.noise import estimate_noise_sigma, rician
+
+    i = np.arange(96)
+    board = 0.5 + 0.5 * ((i[:, None, None] // 4 + i[None, :, None] // 4) % 2) * np.ones((96, 96, 6))
+    # Edges everywhere raise the plain estimate.
+    noisy = rician(board, 0.02, rng=1)
+    assert estimate_noise_sigma(noisy) > 0.026
+    assert estimate_noise_sigma(noisy, reference=board) == pytest.approx(0.02, rel=0.03)
+    # A dark band, where Rician noise is narrower than sigma, lowers it.
+    board[:, :60] = 0.01
+    noisy = rician(board, 0.02, rng=1)
+    plain = estimate_noise_sigma(noisy)
+    assert plain < 0.018
+    assert estimate_noise_sigma(noisy, reference=board) == pytest.approx(0.02, rel=0.03)
+    # A reference with nothing above three sigma (or a 2D one) leaves the plain estimate.
+    assert estimate_noise_sigma(noisy, reference=np.zeros_like(board)) == plain
+    assert estimate_noise_sigma(noisy[..., 0], reference=board[..., 0]) == pytest.approx(0.02, rel=0.1)
+
+
 def test_estimate_noise_sigma_rejects_bad_input():
     from medresae.noise import estimate_noise_sigma
 
@@ -407,3 +427,5 @@ def test_estimate_noise_sigma_rejects_bad_input():
         estimate_noise_sigma(np.zeros((16, 16)), mask=np.zeros((16, 16), bool))
     with pytest.raises(ValueError, match="NaN"):
         estimate_noise_sigma(np.full((16, 16), np.nan))
+    with pytest.raises(ValueError, match="`reference` must have x's shape"):
+        estimate_noise_sigma(np.zeros((16, 16)), reference=np.zeros((16, 8)))
