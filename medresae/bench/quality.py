@@ -61,21 +61,25 @@ def _noisy(clean, spec, voxel_sizes, seed):
     return spec.apply(clean, rng=seed, level=level), sigma
 
 
-def _adapted_run(model, normalize, steps, seed, noise_sigma=None):
-    """Adapts `model` to the noisy input, denoises, and restores its weights."""
+class _AdaptedRun:
+    """Adapts `model` to the noisy input, denoises, and restores its weights; `info` is the last
+    adaptation's (the sigma it used and whether it kept the adapted weights)."""
 
-    def run(x):
+    def __init__(self, model, normalize, steps, seed, noise_sigma=None):
+        self.model, self.normalize, self.steps, self.seed, self.noise_sigma = model, normalize, steps, seed, noise_sigma
+        self.info = {}
+
+    def __call__(self, x):
         from medresae.adaptation import adapt
         from medresae.inference import denoise
 
-        original = model.get_weights()
+        original = self.model.get_weights()
         try:
-            adapt(model, x, steps=steps, seed=seed, noise_sigma=noise_sigma, verbose=0)
-            return denoise(model, x[..., None], normalize=normalize, progress=False)[..., 0]
+            _, info = adapt(self.model, x, steps=self.steps, seed=self.seed, noise_sigma=self.noise_sigma, verbose=0)
+            self.info = {"noise_sigma": info["noise_sigma"], "kept": info["kept"]}
+            return denoise(self.model, x[..., None], normalize=self.normalize, progress=False)[..., 0]
         finally:
-            model.set_weights(original)
-
-    return run
+            self.model.set_weights(original)
 
 
 def run_quality_benchmark(volumes: Sequence[tuple[str, ArrayLike, Sequence[float]]],
@@ -142,8 +146,8 @@ def run_quality_benchmark(volumes: Sequence[tuple[str, ArrayLike, Sequence[float
                 if adapt_steps and adapt_sigma != "measured":
                     variants.append(("+adapt(given sigma)", given))
                 for suffix, sigma_for_adapt in variants:
-                    runs.append((model_name + suffix, _adapted_run(model, normalize, adapt_steps, seed,
-                                                                   sigma_for_adapt)))
+                    runs.append((model_name + suffix, _AdaptedRun(model, normalize, adapt_steps, seed,
+                                                                  sigma_for_adapt)))
                     guarded.add(model_name + suffix)
             for method, run in runs:
                 if method == "nlmeans-dipy" and sigma is None:
@@ -153,6 +157,10 @@ def run_quality_benchmark(volumes: Sequence[tuple[str, ArrayLike, Sequence[float
                 seconds = time.perf_counter() - start
                 scores = dict(evaluate(clean, out, mask=mask, ssim_window=ssim_window), seconds=seconds)
                 scores.update(_fidelity(clean, noisy, out, mask))
+                if isinstance(run, _AdaptedRun):
+                    scores["adapt"] = dict(run.info)
+                    if sigma:
+                        scores["adapt"]["noise_sigma_ratio"] = run.info["noise_sigma"] / sigma
                 if method in guarded:
                     # What `medresae denoise` would decide for this output (docs/presets.md#do-no-harm).
                     report = check_denoised(noisy, out, modality="ct" if _looks_like_ct(clean) else "mr")
@@ -190,6 +198,13 @@ def markdown_table(report):
                 f"| {case['volume']} | {case['noise']} | {method} | {s['psnr_mask']:.2f} | {s['ssim_mask']:.3f} | "
                 f"{s['psnr']:.2f} | {s['ssim']:.3f} | {s['seconds']:.1f} | {shift} | {corr} | {_guard_cell(s)} |"
             )
+    for case in report["cases"]:
+        for method, s in case["results"].items():
+            if "adapt" in s:
+                ratio = s["adapt"].get("noise_sigma_ratio")
+                lines.append(f"\n- {case['volume']}, {case['noise']}, {method}: sigma {s['adapt']['noise_sigma']:.4g}"
+                             + (f" ({ratio:.2f} times the added noise's)" if ratio else "")
+                             + f", {s['adapt']['kept']} weights kept")
     window = report.get("ssim_window", "uniform")
     lines.append("\n- SSIM: " + ("a uniform window of up to 7 voxels (scikit-image's default)" if window == "uniform"
                                  else "a Gaussian window, sigma 1.5, 11 voxels (Wang et al. 2004)"))

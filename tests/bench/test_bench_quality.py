@@ -72,6 +72,13 @@ def test_adapted_models_are_scored_and_left_unchanged():
     results = report["cases"][0]["results"]
     assert {"m", "m+adapt", "m+adapt(given sigma)"} <= set(results)
     assert np.isfinite(results["m+adapt"]["psnr_mask"]) and np.isfinite(results["m+adapt(given sigma)"]["psnr_mask"])
+    # The sigma each adaptation used, against the added noise's, and what it kept: in the JSON and the table.
+    given = results["m+adapt(given sigma)"]["adapt"]
+    assert given["noise_sigma_ratio"] == pytest.approx(1.0) and given["kept"] in ("adapted", "original")
+    measured = results["m+adapt"]["adapt"]
+    assert measured["noise_sigma_ratio"] > 0 and "adapt" not in results["m"]
+    assert f"m+adapt: sigma {measured['noise_sigma']:.4g} ({measured['noise_sigma_ratio']:.2f} times" in \
+        markdown_table(report)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
 
