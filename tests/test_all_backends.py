@@ -8,7 +8,7 @@ import pytest
 from conftest import BACKEND
 from helpers import REPO
 
-pytestmark = pytest.mark.skipif(BACKEND != "tensorflow", reason="the runner is backend-independent: checked once")
+pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="the runner is backend-independent: checked once")
 
 RUNNER = os.path.join(REPO, "tests", "all_backends.py")
 
