@@ -91,7 +91,7 @@ def _as_nifti_path(volume, folder):
 
 def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, steps: int = DEFAULT_STEPS,
           learning_rate: float = 3e-4, batch_size: int = 4, alpha: float = 0.5, noise_sigma: float | None = None,
-          checks: int = 5, validation_batches: int = 8, seed: int = 0,
+          checks: int = 5, validation_batches: int = 8, check_alpha: float | None = None, seed: int = 0,
           verbose: str | int = "auto",
           callbacks: Sequence[keras.callbacks.Callback] = ()) -> tuple[keras.Model, dict[str, float | str]]:
     """Fine-tunes `model` on one noisy scan, without clean data (in place).
@@ -116,6 +116,11 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
             than twice the standard error of the paired per-batch check
             losses.
         validation_batches: check batches drawn once from the scan.
+        check_alpha: recorruption strength of the check batches; None uses
+            `alpha`. Their loss ranks models at the input's noise level,
+            `sqrt(1 + check_alpha**2)` times the scan's, so a smaller value
+            ranks them closer to the scan they will denoise, at the price of
+            noisier targets (a larger standard error, so fewer rounds pass).
         seed: seeds patch sampling, the recorruption and the optimiser.
         verbose: Keras' progress bar setting ('auto', 0, 1, 2).
         callbacks: more Keras callbacks for the fine-tuning (`model.fit`),
@@ -140,6 +145,9 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
     validation_batches = check_positive_int(validation_batches, "validation_batches")
     batch_size = check_positive_int(batch_size, "batch_size")
     learning_rate = check_positive_number(learning_rate, "learning_rate")
+    for name, value in (("alpha", alpha), ("check_alpha", check_alpha)):
+        if value is not None and not 0 < value <= 1:
+            raise ValueError(f"`{name}` must be in (0, 1]. Received: {name}={value!r}")
     rank = len(model.inputs[0].shape)
     if rank != 5:
         raise ValueError(f"`adapt` takes a 3D model (input rank 5). Received: a model with input rank {rank}")
@@ -160,9 +168,9 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
             sigma_normalized = noise_sigma / normalizer.scale()
         rounds = min(checks, steps)
 
-        def recorrupted(volumes, steps_per_epoch, **kwargs):
+        def recorrupted(volumes, steps_per_epoch, strength=alpha, **kwargs):
             return PatchDataset("recorrupted", volumes, patch, batch_size=batch_size, modality=modality,
-                                steps_per_epoch=steps_per_epoch, recorrupt_alpha=alpha, **kwargs)
+                                steps_per_epoch=steps_per_epoch, recorrupt_alpha=strength, **kwargs)
 
         image, scan, signal = _model_output(model, path)
         if sigma_normalized is None:
@@ -175,7 +183,8 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
         # Fixed recorrupted batches from the same scan: their loss is the
         # supervised loss plus a constant, so comparing models on them ranks
         # them by their error against the unknown clean scan.
-        check = recorrupted(volumes, validation_batches, noise_sigma=sigma_normalized, fixed=True, seed=seed + 1)
+        check = recorrupted(volumes, validation_batches, alpha if check_alpha is None else check_alpha,
+                            noise_sigma=sigma_normalized, fixed=True, seed=seed + 1)
         keep_best = _KeepBest(check)
         frozen = _freeze_batch_norm(model)
         try:

@@ -101,6 +101,17 @@ def test_adapt_takes_a_given_sigma_and_in_memory_volumes(noisy_scan):
     assert out.shape == (1, 16, 16, 8, 1)
 
 
+def test_check_alpha_sets_the_strength_of_the_check_batches(noisy_scan):
+    path, sigma = noisy_scan
+    kwargs = dict(steps=1, batch_size=2, noise_sigma=sigma, verbose=0)
+    _, default = adapt(load_preset("brain-mr"), path, **kwargs)
+    _, weak = adapt(load_preset("brain-mr"), path, check_alpha=0.25, **kwargs)
+    # The check targets carry the scan's noise plus z / alpha: (1 + 16) against (1 + 4) sigma^2.
+    assert 2.0 < weak["check_loss_start"] / default["check_loss_start"] < 4.5
+    with pytest.raises(ValueError, match="check_alpha"):
+        adapt(load_preset("brain-mr"), path, check_alpha=0.0, **kwargs)
+
+
 def test_rician_targets_take_the_noise_floor_out(noisy_scan, tmp_path):
     from medresae.adaptation import _model_output, _rician_targets
     from medresae.inference import denoise
