@@ -127,7 +127,7 @@ plt.show()
 # scan (TensorFlow, a few minutes on a 2-core CPU; measured with the
 # previous, fourth `brain-mr`) foreground PSNR goes from 33.43 to 34.00 dB
 # and whole-volume PSNR from 34.52 to 35.00 dB. The 4 steps of the
-# documentation build change little, and here they cost 0.15 dB although
+# documentation build change little, and here they cost about 0.2 dB although
 # the check loss fell and the adapted model was kept.
 # The reason: the check loss scores the model on the scan with extra noise
 # added (the recorrupted input, noise 1.12 times the scan's), so it ranks
