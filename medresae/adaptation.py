@@ -37,14 +37,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from medresae._arrays import check_finite_array
-from medresae._defaults import ADAPT_STEPS, CT_BODY_HU
+from medresae._defaults import ADAPT_STEPS
 from medresae._seeding import python_random_seeded
 from medresae._validation import check_positive_int, check_positive_number
-from medresae.data import PatchDataset
-from medresae.intensity import CT_WINDOW, IntensityNormalizer
+from medresae.data import PatchDataset, foreground_threshold
+from medresae.intensity import IntensityNormalizer
 from medresae.io import Volume, is_nifti_path
-from medresae.noise import estimate_noise_sigma, rician_mean
-from medresae.transforms import ForegroundWeightd
+from medresae.noise import rician_mean
+from medresae.transforms import EstimateNoiseSigmad, ForegroundWeightd
 
 DEFAULT_STEPS = ADAPT_STEPS
 DEFAULT_PATCH = (48, 48, 8)
@@ -231,12 +231,9 @@ def _measured_sigma(image, scan, signal, normalizer, modality):
 
     # The voxel order PatchDataset sees (RAS): the measurement runs slice by slice along the last axis.
     both = nib.as_closest_canonical(nib.Nifti1Image(np.stack([scan, signal], -1), image.affine))
-    scan, signal = (normalizer.transform(np.asarray(both.dataobj, np.float32)[..., k]) for k in (0, 1))
-    threshold = None
-    if modality == "ct":
-        threshold = (CT_BODY_HU - CT_WINDOW[0]) / (CT_WINDOW[1] - CT_WINDOW[0])
-    mask = ForegroundWeightd("image", threshold=threshold)({"image": scan[None]})["weight"][0] >= 1.0
-    return estimate_noise_sigma(scan, mask if mask.sum() >= 1000 else None, reference=signal)
+    scan, signal = (normalizer.transform(np.asarray(both.dataobj, np.float32)[None, ..., k]) for k in (0, 1))
+    data = ForegroundWeightd("image", threshold=foreground_threshold(modality))({"image": scan, "reference": signal})
+    return EstimateNoiseSigmad("image", reference_key="reference")(data)["noise_sigma"]
 
 
 def _rician_targets(image, scan, signal, sigma, folder):

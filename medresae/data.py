@@ -72,6 +72,14 @@ MODALITIES = ("mr", "ct")
 _CT_FOREGROUND_HU = CT_BODY_HU
 
 
+def foreground_threshold(modality: str) -> float | None:
+    """`ForegroundWeightd`'s threshold on normalised intensities for `modality`:
+    soft tissue in the CT window, or None (a fraction of the robust maximum) for MR."""
+    if modality == "ct":
+        return (_CT_FOREGROUND_HU - CT_WINDOW[0]) / (CT_WINDOW[1] - CT_WINDOW[0])
+    return None
+
+
 class _CheckVolumed(MapTransform):
     """Rejects NaN/inf, constant volumes and volumes smaller than the patch,
     naming the file; records the voxel size for the CT noise model."""
@@ -357,11 +365,9 @@ class PatchDataset(keras.utils.PyDataset):
         if self.modality == "ct":
             norm = InvertibleScaleIntensityd(intensities, ref_key=ref, method="window",
                                              channel_wise=self.channel_wise)
-            threshold = (_CT_FOREGROUND_HU - CT_WINDOW[0]) / (CT_WINDOW[1] - CT_WINDOW[0])
         else:
             norm = InvertibleScaleIntensityd(intensities, ref_key=ref, method="percentile",
                                              channel_wise=self.channel_wise)
-            threshold = None
         chain = [
             load_image_quietly(keys, reader="NibabelReader", image_only=True),
             # A 3D volume gets a channel axis; a 4D one (X, Y, Z, channels) has its channels moved first.
@@ -374,7 +380,7 @@ class PatchDataset(keras.utils.PyDataset):
             # than the crops themselves.
             EnsureTyped(keys, data_type="numpy", track_meta=False),
             norm,
-            ForegroundWeightd(ref, threshold=threshold),
+            ForegroundWeightd(ref, threshold=foreground_threshold(self.modality)),
         ]
         if self.kind == "recorrupted" and self.noise_sigma is None:
             chain.append(EstimateNoiseSigmad(ref))

@@ -21,6 +21,8 @@ class EstimateNoiseSigmad(MapTransform):
         mask_key: a weight map where 1 marks the foreground (as written by
             `ForegroundWeightd`); without it the whole image is used.
         sigma_key: where sigma goes (a float, in the image's units).
+        reference_key: optional key of a denoised copy of the image that
+            marks its flat voxels (`estimate_noise_sigma`'s `reference`).
 
     Examples:
         >>> t = EstimateNoiseSigmad("image", mask_key=None)
@@ -30,10 +32,11 @@ class EstimateNoiseSigmad(MapTransform):
     """
 
     def __init__(self, keys: str | Sequence[str], mask_key: str | None = "weight", sigma_key: str = "noise_sigma",
-                 allow_missing_keys: bool = False) -> None:
+                 reference_key: str | None = None, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.mask_key = mask_key
         self.sigma_key = sigma_key
+        self.reference_key = reference_key
 
     def __call__(self, data):
         d = dict(data)
@@ -43,5 +46,6 @@ class EstimateNoiseSigmad(MapTransform):
             mask = to_numpy(d[self.mask_key])[0] >= 1.0
             if mask.sum() < 1000:  # almost no foreground: measure everywhere
                 mask = None
-        d[self.sigma_key] = estimate_noise_sigma(image, mask)
+        reference = None if self.reference_key is None else to_numpy(d[self.reference_key])[0]
+        d[self.sigma_key] = estimate_noise_sigma(image, mask, reference=reference)
         return d
