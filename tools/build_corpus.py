@@ -164,8 +164,10 @@ def fetch(name, cache):
         os.makedirs(cache, exist_ok=True)
         temp = path + ".part"
         if registry == "pypi":
-            api = f"https://pypi.org/pypi/{package}/{version}/json"
-            files = json.load(urllib.request.urlopen(api, timeout=120))["urls"]
+            # The simple index (PEP 691 JSON), which pip itself uses: some mirrors serve no other API.
+            api = f"https://pypi.org/simple/{package.lower()}/"
+            request = urllib.request.Request(api, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+            files = json.load(urllib.request.urlopen(request, timeout=120))["files"]
             url = next(urllib.parse.urljoin(api, f["url"]) for f in files if f["filename"] == filename)
             urllib.request.urlretrieve(url, temp)
         elif registry == "npm":
