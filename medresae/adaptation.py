@@ -4,15 +4,19 @@ A preset was trained on other scanners, contrasts and noise levels. Before
 denoising a scan, `adapt` fine-tunes the model on that scan alone, with no
 clean data, by Recorrupted-to-Recorrupted training (Pang et al. 2021): each
 noisy patch `y` becomes the input `y + alpha z` and the target
-`y - z / alpha`, `z` white noise of the scan's own sigma (measured inside
-the foreground, or given). Their noises are independent, so the loss is the
-supervised loss plus a constant, and the model keeps seeing whole inputs as
-it did when it was trained with clean targets. Blind-spot masking
+`y - z / alpha`, `z` noise with the scan's own covariance (measured inside
+the foreground, or given). Their noises are then independent, so the loss is
+the supervised loss plus a constant, and the model keeps seeing whole inputs
+as it did when it was trained with clean targets. Blind-spot masking
 (Noise2Void, `PatchDataset(kind='noise2void')`) is the other way to train
 without clean data, but fine-tuning a supervised residual model with it
 lowered PSNR by 5 dB in our tests, since that model relies on the voxel it
-denoises. The method assumes noise independent from voxel to voxel (true of
-MRI magnitude noise); CT noise is correlated, so adaptation helps CT less.
+denoises. MRI magnitude noise is independent from voxel to voxel, so `z` is
+white. CT noise is correlated within a slice (filtered back-projection): its
+autocovariance is measured on the scan minus the model's output where that
+output is flat, and `z` is drawn with it (`medresae.noise.colour`); with
+white `z`, part of the noise stays in the target and adaptation learns to
+keep it.
 
 Two guards keep a good model from getting worse: batch norms stay in
 inference mode (Keras' rule for fine-tuning), and the model is scored on
@@ -29,7 +33,6 @@ bias back into its output.
 
 import os
 import tempfile
-import warnings
 from collections.abc import Sequence
 
 import keras
@@ -44,10 +47,14 @@ from medresae.data import PatchDataset, foreground_threshold
 from medresae.intensity import IntensityNormalizer
 from medresae.io import Volume, is_nifti_path
 from medresae.noise import rician_mean
+from medresae.noise.colour import colouring_kernel, estimate_noise_autocovariance
 from medresae.transforms import EstimateNoiseSigmad, ForegroundWeightd
 
 DEFAULT_STEPS = ADAPT_STEPS
 DEFAULT_PATCH = (48, 48, 8)
+# Lags over which CT noise correlation is measured and reproduced: in-plane
+# (filtered back-projection spreads it over a few voxels) and to the next slices.
+CT_NOISE_RADIUS = (6, 6, 1)
 
 
 def _patch_for(model, shape):
@@ -108,8 +115,9 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
         alpha: recorruption strength in (0, 1].
         noise_sigma: the scan's noise sigma in its own units; None measures
             it inside the foreground, on the flat voxels the model's own
-            output shows (`medresae.noise.estimate_noise_sigma` with a
-            `reference`).
+            output shows (MR: `medresae.noise.estimate_noise_sigma` with a
+            `reference`; CT: the spread of the scan minus that output, with
+            the noise's correlation, which is measured for CT either way).
         checks: how many times (evenly over the steps) the model is scored
             on fixed recorrupted check batches; the best weights seen are
             kept, and the original ones unless a round beats them by more
@@ -153,10 +161,6 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
         raise ValueError(f"`adapt` takes a 3D model (input rank 5). Received: a model with input rank {rank}")
     metadata = getattr(model, "metadata", None) or {}
     modality = "ct" if metadata.get("normalize") == "window" else "mr"
-    if modality == "ct":
-        warnings.warn(
-            "Adapting a CT model: recorrupted pairs assume noise that is independent from voxel to voxel, and CT "
-            "noise is correlated, so adaptation usually does not help CT (see docs/presets.md).", stacklevel=2)
     with tempfile.TemporaryDirectory(prefix="medresae-adapt-") as folder:
         path = _as_nifti_path(volume, folder)
         shape, array = _canonical(path)
@@ -168,14 +172,22 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
             sigma_normalized = noise_sigma / normalizer.scale()
         rounds = min(checks, steps)
 
-        def recorrupted(volumes, steps_per_epoch, strength=alpha, **kwargs):
-            return PatchDataset("recorrupted", volumes, patch, batch_size=batch_size, modality=modality,
-                                steps_per_epoch=steps_per_epoch, recorrupt_alpha=strength, **kwargs)
-
         image, scan, signal = _model_output(model, path)
-        if sigma_normalized is None:
+        kernel = None
+        if modality == "ct":
+            # CT noise is correlated: the recorruption noise must share its correlation.
+            measured, kernel = _measured_ct_noise(image, scan, signal, normalizer)
+            sigma_normalized = measured if sigma_normalized is None else sigma_normalized
+        elif sigma_normalized is None:
             sigma_normalized = _measured_sigma(image, scan, signal, normalizer, modality)
-            noise_sigma = sigma_normalized * normalizer.scale()
+        noise_sigma = sigma_normalized * normalizer.scale()
+
+        def recorrupted(volumes, steps_per_epoch, strength=alpha, **kwargs):
+            # Flips would turn the patch's own noise but not the kernel's correlation.
+            return PatchDataset("recorrupted", volumes, patch, batch_size=batch_size, modality=modality,
+                                steps_per_epoch=steps_per_epoch, recorrupt_alpha=strength, recorrupt_kernel=kernel,
+                                augment="flips" if kernel is None else "none", **kwargs)
+
         volumes = [path]
         if modality == "mr":
             volumes = [(path, *_rician_targets(image, scan, signal, noise_sigma, folder))]
@@ -205,7 +217,7 @@ def adapt(model: keras.Model, volume: str | os.PathLike | Volume | ArrayLike, st
 
 
 def _model_output(model, path):
-    """The scan's NIfTI image, its voxels and the model's (non-negative) output on them."""
+    """The scan's NIfTI image, its voxels and the model's output on them (MR: not below zero, as magnitudes)."""
     import nibabel as nib
 
     from medresae.inference import denoise
@@ -213,8 +225,8 @@ def _model_output(model, path):
     image = nib.load(path)
     scan = np.asarray(image.dataobj, np.float32).reshape(image.shape[:3])
     normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")
-    signal = np.maximum(denoise(model, scan[..., None], normalize=normalize, progress=False)[..., 0], 0.0)
-    return image, scan, signal
+    signal = denoise(model, scan[..., None], normalize=normalize, progress=False)[..., 0]
+    return image, scan, signal if normalize == "window" else np.maximum(signal, 0.0)
 
 
 def _measured_sigma(image, scan, signal, normalizer, modality):
@@ -234,6 +246,21 @@ def _measured_sigma(image, scan, signal, normalizer, modality):
     scan, signal = (normalizer.transform(np.asarray(both.dataobj, np.float32)[None, ..., k]) for k in (0, 1))
     data = ForegroundWeightd("image", threshold=foreground_threshold(modality))({"image": scan, "reference": signal})
     return EstimateNoiseSigmad("image", reference_key="reference")(data)["noise_sigma"]
+
+
+def _measured_ct_noise(image, scan, signal, normalizer):
+    """The CT scan's noise sigma (normalised) and colouring kernel, measured
+    on the scan minus the model's output where that output is flat, inside
+    the body."""
+    import nibabel as nib
+
+    both = nib.as_closest_canonical(nib.Nifti1Image(np.stack([scan, signal], -1), image.affine))
+    scan, signal = (normalizer.transform(np.asarray(both.dataobj, np.float32)[None, ..., k]) for k in (0, 1))
+    body = ForegroundWeightd("image", threshold=foreground_threshold("ct"))({"image": scan})["weight"][0] >= 1.0
+    if body.sum() < 1000:
+        body = None
+    covariance = estimate_noise_autocovariance(scan[0], signal[0], body, radius=CT_NOISE_RADIUS)
+    return float(np.sqrt(covariance[tuple(n // 2 for n in covariance.shape)])), colouring_kernel(covariance)
 
 
 def _rician_targets(image, scan, signal, sigma, folder):

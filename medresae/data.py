@@ -214,6 +214,10 @@ class PatchDataset(keras.utils.PyDataset):
         recorrupt_alpha: recorruption strength for 'recorrupted'.
         noise_sigma: for 'recorrupted', the noise sigma in normalised
             units; None measures it on each volume (`EstimateNoiseSigmad`).
+        recorrupt_kernel: for 'recorrupted', the noise's colouring kernel
+            (`medresae.noise.colour.colouring_kernel`, 3 axes) when it is
+            correlated (CT); None: white. Flips and rotations would turn the
+            patch's noise but not the kernel, so use `augment='none'` with it.
         weighting: 'none', or 'noise': each batch also carries per-patch
             sample weights `1 / mean((x - y)^2)` (shape (batch, 1, ...)), the inverse of the patch's
             noise power, so the MSE becomes the fraction of the input noise
@@ -260,6 +264,7 @@ class PatchDataset(keras.utils.PyDataset):
         n2v_per_channel: bool = False,
         recorrupt_alpha: float = 0.5,
         noise_sigma: float | None = None,
+        recorrupt_kernel: np.ndarray | None = None,
         weighting: Literal["none", "noise", "amplitude"] = "none",
         channel_wise: bool = False,
         fixed: bool = False,
@@ -301,6 +306,7 @@ class PatchDataset(keras.utils.PyDataset):
         self.channel_wise = bool(channel_wise)
         self.recorrupt_alpha = recorrupt_alpha
         self.noise_sigma = noise_sigma
+        self.recorrupt_kernel = recorrupt_kernel
         self.weighting = check_choice(weighting, "weighting", WEIGHTINGS)
         if self.weighting != "none" and self.kind not in ("synthetic", "pairs", "noise2noise"):
             raise ValueError(f"weighting={self.weighting!r} (--loss-weighting {self.weighting}) needs a clean or "
@@ -424,7 +430,8 @@ class PatchDataset(keras.utils.PyDataset):
         elif self.kind == "recorrupted":
             chain.append(RecorruptedPairsd("image", alpha=self.recorrupt_alpha, sigma=self.noise_sigma,
                                            base_key="target" if "target" in self.items[0] else None,
-                                           scale_key="noise_scale" if "noise_scale" in self.items[0] else None))
+                                           scale_key="noise_scale" if "noise_scale" in self.items[0] else None,
+                                           kernel=self.recorrupt_kernel))
         return chain
 
     def _cache(self, transform, keys):

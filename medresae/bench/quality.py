@@ -159,8 +159,8 @@ def run_quality_benchmark(volumes: Sequence[tuple[str, ArrayLike, Sequence[float
                 scores.update(_fidelity(clean, noisy, out, mask))
                 if isinstance(run, _AdaptedRun):
                     scores["adapt"] = dict(run.info)
-                    if sigma:
-                        scores["adapt"]["noise_sigma_ratio"] = run.info["noise_sigma"] / sigma
+                    # CT: against the added noise's standard deviation inside the body.
+                    scores["adapt"]["noise_sigma_ratio"] = run.info["noise_sigma"] / given
                 if method in guarded:
                     # What `medresae denoise` would decide for this output (docs/presets.md#do-no-harm).
                     report = check_denoised(noisy, out, modality="ct" if _looks_like_ct(clean) else "mr")

@@ -4,7 +4,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from monai.transforms import MapTransform, RandomizableTransform
+from numpy.typing import ArrayLike
 
+from medresae.noise.colour import coloured_noise
 from medresae.transforms._arrays import generator_from, to_numpy
 
 
@@ -18,8 +20,8 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
     constant: supervised training without clean data, with the model seeing
     the whole input (unlike blind-spot masking, which a model trained with
     clean targets cannot take without losing what it learned). It assumes
-    noise independent from voxel to voxel; correlated noise (CT) leaves part
-    of it in the target.
+    white noise unless given the noise's correlation (`kernel`): with white
+    `z`, correlated noise (CT) leaves part of it in the target.
 
     Args:
         keys: the noisy image key (one key); it is replaced by the input.
@@ -40,6 +42,10 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
             image, whose Rician spread is 0.66 sigma), a `z` of the wrong
             spread leaves the input and target noises correlated, and the
             model learns to put noise back.
+        kernel: optional colouring kernel (`medresae.noise.colour`), of the
+            image's spatial rank: `z` is drawn with the correlation it
+            gives, e.g. the scan's own noise correlation measured with
+            `noise_autocovariance` (CT). None draws white noise.
 
     Examples:
         >>> t = RecorruptedPairsd("image", sigma=0.05)
@@ -51,7 +57,8 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
 
     def __init__(self, keys: str | Sequence[str], alpha: float = 0.5, sigma: float | None = None,
                  sigma_key: str = "noise_sigma", target_key: str = "target", base_key: str | None = None,
-                 scale_key: str | None = None, allow_missing_keys: bool = False) -> None:
+                 scale_key: str | None = None, kernel: ArrayLike | None = None,
+                 allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, 1.0)
         if len(self.keys) != 1:
@@ -66,6 +73,9 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
         self.target_key = target_key
         self.base_key = base_key
         self.scale_key = scale_key
+        self.kernel = None if kernel is None else np.asarray(kernel, np.float64)
+        if self.kernel is not None and not (np.isfinite(self.kernel).all() and np.any(self.kernel)):
+            raise ValueError("`kernel` must be finite and not all zeros.")
 
     def __call__(self, data):
         d = dict(data)
@@ -76,7 +86,14 @@ class RecorruptedPairsd(RandomizableTransform, MapTransform):
                 f"(no {self.sigma_key!r} in the data)."
             )
         y = to_numpy(d[self.keys[0]]).astype(np.float32)
-        z = generator_from(self.R).normal(0.0, float(sigma), y.shape).astype(np.float32)
+        rng = generator_from(self.R)
+        if self.kernel is None:
+            z = rng.normal(0.0, float(sigma), y.shape).astype(np.float32)
+        else:
+            if self.kernel.ndim != y.ndim - 1:
+                raise ValueError(f"`kernel` must have the image's {y.ndim - 1} spatial axes. "
+                                 f"Received: kernel.shape={self.kernel.shape}")
+            z = float(sigma) * np.stack([coloured_noise(y.shape[1:], self.kernel, rng) for _ in range(y.shape[0])])
         if self.scale_key is not None:
             z *= to_numpy(d[self.scale_key]).astype(np.float32)
         d[self.keys[0]] = y + self.alpha * z

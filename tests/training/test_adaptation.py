@@ -9,7 +9,7 @@ import medresae_cli
 from medresae.adaptation import adapt
 from medresae.io import load_volume
 from medresae.models import ResUNet
-from medresae.noise import rician
+from medresae.noise import low_dose_ct, rician
 from medresae.presets import load_preset
 from medresae.sample_data import sample_path
 
@@ -61,6 +61,52 @@ def test_measured_sigma_leaves_edges_out_at_low_noise(tmp_path):
     assert estimate_noise_sigma(scan, scan > 0.1 * np.percentile(scan, 99.5)) > 1.15 * sigma
     measured = _measured_sigma(image, scan, signal, normalizer, "mr") * normalizer.scale()
     assert measured == pytest.approx(sigma, rel=0.08)
+
+
+@pytest.fixture(scope="module")
+def noisy_ct(tmp_path_factory):
+    """The shipped chest CT crop with simulated low-dose noise (filtered back-projection: correlated)."""
+    image = nib.load(sample_path("chest_ct"))
+    clean = np.asarray(image.dataobj, np.float32)
+    noisy = low_dose_ct(clean, i0=3e4, voxel_size_mm=float(image.header.get_zooms()[0]), rng=0)
+    path = tmp_path_factory.mktemp("adapt-ct") / "noisy_ct.nii.gz"
+    nib.save(nib.Nifti1Image(noisy, image.affine), str(path))
+    return str(path), clean, noisy, image.affine
+
+
+def test_ct_noise_is_measured_with_its_correlation(noisy_ct):
+    from scipy import signal
+
+    from medresae.adaptation import CT_NOISE_RADIUS, _measured_ct_noise, _model_output
+    from medresae.intensity import IntensityNormalizer
+    from medresae.noise.colour import noise_autocovariance
+
+    path, clean, noisy, affine = noisy_ct
+    image, scan, output = _model_output(load_preset("ct"), path)
+    normalizer = IntensityNormalizer("window").fit(scan)
+    sigma, kernel = _measured_ct_noise(image, scan, output, normalizer)
+    # The truth, in the voxel order adaptation sees (RAS), inside the body.
+    canonical = nib.as_closest_canonical(nib.Nifti1Image(np.stack([noisy - clean, clean], -1), affine))
+    noise, body = np.asarray(canonical.dataobj)[..., 0], np.asarray(canonical.dataobj)[..., 1] > -500
+    truth = noise_autocovariance(noise, body, CT_NOISE_RADIUS)
+    centre = tuple(n // 2 for n in truth.shape)
+    assert sigma * normalizer.scale() == pytest.approx(np.sqrt(truth[centre]), rel=0.15)
+    # The noise that recorrupts the scan has the scan's correlation between neighbours.
+    drawn = signal.correlate(kernel, kernel, mode="same")
+    for lag in ((1, 0, 0), (0, 1, 0)):
+        at = tuple(c + d for c, d in zip(centre, lag))
+        assert truth[at] / truth[centre] > 0.1
+        assert drawn[at] == pytest.approx(truth[at] / truth[centre], abs=0.05)
+
+
+def test_adapt_runs_on_ct_without_a_warning(noisy_ct):
+    import warnings
+
+    model = load_preset("ct")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, info = adapt(model, noisy_ct[0], steps=2, batch_size=2, checks=1, validation_batches=2, verbose=0)
+    assert info["kept"] in ("adapted", "original") and info["noise_sigma"] > 0
 
 
 def test_adapt_keeps_the_original_when_no_round_beats_the_check_noise():

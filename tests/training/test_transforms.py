@@ -174,6 +174,27 @@ def test_recorrupted_pairs_take_a_base_and_a_noise_scale_map():
     assert z_input[..., :4].std() == pytest.approx(0.05, rel=0.05)  # scaled voxel by voxel
 
 
+def test_recorrupted_pairs_draw_noise_with_the_kernel_correlation():
+    from medresae.noise.colour import noise_autocovariance
+    from medresae.transforms import RecorruptedPairsd
+
+    kernel = np.zeros((3, 3, 1))
+    kernel[1, 1, 0] = kernel[2, 1, 0] = np.sqrt(0.5)  # neighbours along x share half their noise
+    y = np.random.default_rng(1).uniform(size=(1, 64, 64, 8)).astype("float32")
+    t = RecorruptedPairsd("image", alpha=0.5, sigma=0.1, kernel=kernel)
+    t.set_random_state(0)
+    out = t({"image": y})
+    z = (out["image"] - y) / 0.5
+    np.testing.assert_allclose(z, (y - out["target"]) * 0.5, atol=1e-5)  # one z, opposite roles
+    c = noise_autocovariance(z[0], radius=(1, 1, 0))
+    assert np.sqrt(c[1, 1, 0]) == pytest.approx(0.1, rel=0.05)
+    assert c[2, 1, 0] / c[1, 1, 0] == pytest.approx(0.5, abs=0.05) and abs(c[1, 2, 0] / c[1, 1, 0]) < 0.05
+    with pytest.raises(ValueError, match="spatial axes"):
+        RecorruptedPairsd("image", sigma=0.1, kernel=np.ones((3, 3)))({"image": y})
+    with pytest.raises(ValueError, match="kernel"):
+        RecorruptedPairsd("image", sigma=0.1, kernel=np.zeros((3, 3, 1)))
+
+
 def test_estimate_noise_sigma_measures_inside_the_weight_map():
     from medresae.noise import rician
     from medresae.transforms import EstimateNoiseSigmad
