@@ -5,8 +5,8 @@ import pytest
 
 from medresae.noise import low_dose_ct
 from medresae.noise.colour import (
-    colouring_kernel,
     coloured_noise,
+    colouring_kernel,
     estimate_noise_autocovariance,
     noise_autocovariance,
 )
