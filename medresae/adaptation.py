@@ -229,6 +229,15 @@ def _model_output(model, path):
     return image, scan, signal if normalize == "window" else np.maximum(signal, 0.0)
 
 
+def _canonical_normalised(image, scan, signal, normalizer):
+    """The scan and the model's output, channel-first, normalised, in the voxel order PatchDataset
+    sees (RAS): noise is measured slice by slice along the last axis, as patches are cut."""
+    import nibabel as nib
+
+    both = nib.as_closest_canonical(nib.Nifti1Image(np.stack([scan, signal], -1), image.affine))
+    return tuple(normalizer.transform(np.asarray(both.dataobj, np.float32)[None, ..., k]) for k in (0, 1))
+
+
 def _measured_sigma(image, scan, signal, normalizer, modality):
     """The scan's noise sigma in normalised units, measured inside the foreground that patches are drawn from.
 
@@ -239,11 +248,7 @@ def _measured_sigma(image, scan, signal, normalizer, modality):
     never saw, and recorrupted pairs built with too much noise teach the
     model to blur.
     """
-    import nibabel as nib
-
-    # The voxel order PatchDataset sees (RAS): the measurement runs slice by slice along the last axis.
-    both = nib.as_closest_canonical(nib.Nifti1Image(np.stack([scan, signal], -1), image.affine))
-    scan, signal = (normalizer.transform(np.asarray(both.dataobj, np.float32)[None, ..., k]) for k in (0, 1))
+    scan, signal = _canonical_normalised(image, scan, signal, normalizer)
     data = ForegroundWeightd("image", threshold=foreground_threshold(modality))({"image": scan, "reference": signal})
     return EstimateNoiseSigmad("image", reference_key="reference")(data)["noise_sigma"]
 
@@ -252,10 +257,7 @@ def _measured_ct_noise(image, scan, signal, normalizer):
     """The CT scan's noise sigma (normalised) and colouring kernel, measured
     on the scan minus the model's output where that output is flat, inside
     the body."""
-    import nibabel as nib
-
-    both = nib.as_closest_canonical(nib.Nifti1Image(np.stack([scan, signal], -1), image.affine))
-    scan, signal = (normalizer.transform(np.asarray(both.dataobj, np.float32)[None, ..., k]) for k in (0, 1))
+    scan, signal = _canonical_normalised(image, scan, signal, normalizer)
     body = ForegroundWeightd("image", threshold=foreground_threshold("ct"))({"image": scan})["weight"][0] >= 1.0
     if body.sum() < 1000:
         body = None
