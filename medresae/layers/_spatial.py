@@ -48,3 +48,24 @@ def global_pool(spatial_dims, kind):
     """GlobalAveragePooling or GlobalMaxPooling in 2D or 3D (`kind` 'avg' | 'max')."""
     table = _GLOBAL_AVG_POOL if kind == "avg" else _GLOBAL_MAX_POOL
     return table[check_spatial_dims(spatial_dims)]
+
+
+def subsample(x, strides):
+    """Every `strides`-th voxel along each spatial axis of a channels_last batch.
+
+    A strided 1x1 convolution equals this followed by the same convolution at
+    stride 1, and residual blocks compute it that way: on x86 CPUs torch's
+    oneDNN kernel for the backward pass of a strided 1x1 convolution on
+    channels-last input with fewer channels than its vector block (8 with
+    AVX2, 16 with AVX-512) writes outside its buffer, which aborts or hangs
+    training (uxlfoundation/oneDNN#6035, torch 2.13).
+    """
+    if all(s == 1 for s in strides):
+        return x
+    return x[(slice(None), *(slice(None, None, s) for s in strides), slice(None))]
+
+
+def subsampled_shape(shape, strides):
+    """The shape `subsample` gives for an input of `shape` (None stays None)."""
+    spatial = [None if n is None else -(-n // s) for n, s in zip(shape[1:-1], strides)]
+    return (shape[0], *spatial, shape[-1])

@@ -150,7 +150,8 @@ class ResidualBlock(keras.layers.Layer):
             ]
         if self.variant == "bottleneck":
             return [
-                self._conv(f, 1, s, "conv1"), self._norm("norm1"), self._act("act1"),
+                # conv1's stride is applied by `_spatial.subsample` before it (see there why).
+                self._conv(f, 1, 1, "conv1"), self._norm("norm1"), self._act("act1"),
                 self._conv(f, k, 1, "conv2"), self._norm("norm2"), self._act("act2"),
                 self._conv(self.out_channels, 1, 1, "conv3"), self._norm("norm3"),
             ]
@@ -178,11 +179,14 @@ class ResidualBlock(keras.layers.Layer):
         if self.variant == "preactivation":
             check_norm(self.norm, self.groups, [in_channels])
         if in_channels != self.out_channels or any(s != 1 for s in self.strides):
-            self.shortcut = self._conv(self.out_channels, 1, self.strides, "shortcut_conv")
+            # The stride is applied by `_spatial.subsample` before the 1x1 convolution.
+            self.shortcut = self._conv(self.out_channels, 1, 1, "shortcut_conv")
             if self.variant != "preactivation":
                 self.shortcut_norm = self._norm("shortcut_norm")
-        build_chain([self.shortcut, self.shortcut_norm], input_shape)
+        build_chain([self.shortcut, self.shortcut_norm], _spatial.subsampled_shape(input_shape, self.strides))
         branch_input = build_chain([self.pre_norm, self.pre_act], input_shape)
+        if self.variant == "bottleneck":
+            branch_input = _spatial.subsampled_shape(branch_input, self.strides)
         build_chain(self.branch, branch_input)
         self.built = True
 
@@ -190,19 +194,19 @@ class ResidualBlock(keras.layers.Layer):
         x = inputs
         if self.variant == "preactivation":
             x = run_chain([self.pre_norm, self.pre_act], x, training)
-            shortcut = inputs if self.shortcut is None else self.shortcut(x)
+            shortcut = inputs if self.shortcut is None else self.shortcut(_spatial.subsample(x, self.strides))
         elif self.shortcut is None:
             shortcut = inputs
         else:
-            shortcut = run_chain([self.shortcut, self.shortcut_norm], inputs, training)
+            shortcut = run_chain([self.shortcut, self.shortcut_norm], _spatial.subsample(inputs, self.strides),
+                                 training)
+        if self.variant == "bottleneck":
+            x = _spatial.subsample(x, self.strides)
         x = run_chain(self.branch, x, training) + shortcut
         return run_chain([self.out_act], x)
 
     def compute_output_shape(self, input_shape):
-        spatial = [
-            None if n is None else -(-n // s) for n, s in zip(input_shape[1:-1], self.strides)
-        ]
-        return (input_shape[0], *spatial, self.out_channels)
+        return (*_spatial.subsampled_shape(input_shape, self.strides)[:-1], self.out_channels)
 
     def get_config(self):
         config = super().get_config()

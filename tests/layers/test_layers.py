@@ -6,6 +6,7 @@ import pytest
 from helpers import assert_config_round_trip, random_batch, run_layer_test
 
 from medresae.layers import ConvNormAct, Downsample, ResidualBlock, Upsample, VariationalSampling
+from medresae.layers.conv_norm_act import run_chain
 
 SPATIAL = {2: (8, 6), 3: (8, 6, 4)}
 
@@ -58,6 +59,28 @@ def test_bottleneck_matches_resnet50_block_layout():
     kernels = [tuple(w.shape) for w in block.weights if w.path.endswith("kernel")]
     # 1x1 64 -> 64, 3x3 64 -> 64, 1x1 64 -> 256, projection 1x1 64 -> 256
     assert sorted(kernels) == sorted([(1, 1, 64, 64), (3, 3, 64, 64), (1, 1, 64, 256), (1, 1, 64, 256)])
+
+
+@pytest.mark.parametrize("variant", ["basic", "bottleneck"])
+def test_strided_block_with_few_channels_equals_strided_1x1_convolutions_and_trains(variant, tmp_path):
+    # 4 input channels and odd sizes: the block applies its 1x1 convolutions' stride by subsampling
+    # first; the result must be that of Keras' strided 1x1 convolutions ("same" padding), and training
+    # must run (torch's oneDNN kernel for a strided 1x1 convolution's backward pass breaks here).
+    x = random_batch((4, 9, 7, 4))
+    block = ResidualBlock(4, variant=variant, spatial_dims=2, strides=2)
+    _check_layer(block, x.shape, (4, 5, 4, block.out_channels), tmp_path)
+
+    def strided(conv):
+        reference = keras.layers.Conv2D(conv.filters, 1, strides=2, padding="same")
+        reference.build(x.shape)
+        reference.set_weights(conv.get_weights())
+        return reference
+
+    branch = block.branch if variant == "basic" else [strided(block.branch[0]), *block.branch[1:]]
+    expected = run_chain([*branch], x) + run_chain([strided(block.shortcut), block.shortcut_norm], x)
+    expected = run_chain([block.out_act], expected)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(block(x)), keras.ops.convert_to_numpy(expected),
+                               rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
