@@ -34,7 +34,6 @@ from monai.transforms import (
     Compose,
     EnsureChannelFirstd,
     EnsureTyped,
-    MapTransform,
     Orientationd,
     RandAdjustContrastd,
     RandBiasFieldd,
@@ -47,10 +46,11 @@ from monai.transforms import (
 from medresae._defaults import CT_BODY_HU, TRAINING_NOISE
 from medresae._monai import load_image_quietly
 from medresae._validation import check_choice, check_positive_int
+from medresae._volume_checks import CheckVolumed, check_paths, find_input_error
 from medresae.errors import InputFileError, first_line
 from medresae.intensity import CT_WINDOW
-from medresae.io import is_nifti_path
 from medresae.noise import NoiseSpec
+from medresae.splits import split_by_volume  # noqa: F401 - still importable from here
 from medresae.transforms import (
     EstimateNoiseSigmad,
     ForegroundWeightd,
@@ -78,94 +78,6 @@ def foreground_threshold(modality: str) -> float | None:
     if modality == "ct":
         return (_CT_FOREGROUND_HU - CT_WINDOW[0]) / (CT_WINDOW[1] - CT_WINDOW[0])
     return None
-
-
-class _CheckVolumed(MapTransform):
-    """Rejects NaN/inf, constant volumes and volumes smaller than the patch,
-    naming the file; records the voxel size for the CT noise model."""
-
-    def __init__(self, keys, patch_size, may_be_constant=()):
-        super().__init__(keys)
-        self.patch_size = patch_size
-        self.may_be_constant = may_be_constant
-
-    def __call__(self, data):
-        d = dict(data)
-        for key in self.key_iterator(d):
-            x = d[key]
-            path = str(getattr(x, "meta", {}).get("filename_or_obj", key))
-            arr = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-            if bad:
-                raise InputFileError(f"{path}: {bad} voxels are NaN or inf; fix or mask them before training.")
-            if key not in self.may_be_constant and float(arr.max()) == float(arr.min()):
-                raise InputFileError(f"{path}: the volume is constant ({float(arr.min())!r}); nothing to learn from.")
-            spatial = arr.shape[1:]
-            if any(s < p for s, p in zip(spatial, self.patch_size)):
-                raise InputFileError(
-                    f"{path}: volume {tuple(spatial)} is smaller than the patch size "
-                    f"{tuple(self.patch_size)}; choose a smaller patch_size (--patch)."
-                )
-            if hasattr(x, "pixdim"):
-                d.setdefault("spacing", tuple(float(s) for s in np.asarray(x.pixdim)[:3]))
-        return d
-
-
-def _find_input_error(exc):
-    """The InputFileError inside MONAI's wrapped exception chain, if any."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, InputFileError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-def _check_paths(items, keys):
-    for item in items:
-        for key in keys:
-            path = item[key]
-            if not os.path.exists(path):
-                raise InputFileError(f"{path}: no such file.")
-            if not is_nifti_path(path):
-                raise InputFileError(f"{path}: not a NIfTI file (.nii or .nii.gz) as training data.")
-
-
-def split_by_volume(volumes, validation_fraction=0.2, seed=0):
-    """Splits a list of volumes (or volume pairs) into training and validation.
-
-    The split is by volume, never by patch, so no part of a validation scan is
-    ever trained on.
-
-    Args:
-        volumes: list of paths or of path tuples.
-        validation_fraction: fraction of volumes for validation (at least one).
-        seed: seed of the shuffle.
-
-    Returns:
-        `(train, validation)` lists.
-
-    Examples:
-        >>> split_by_volume(["a", "b", "c", "d", "e"], 0.2, seed=0)
-        (['e', 'd', 'a', 'b'], ['c'])
-    """
-    volumes = list(volumes)
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(
-            f"`validation_fraction` must be in (0, 1). Received: validation_fraction={validation_fraction!r}"
-        )
-    if len(volumes) < 2:
-        raise ValueError(
-            "A validation split by volume needs at least 2 volumes. "
-            f"Received: {len(volumes)} volume(s); pass validation_fraction=None to train without one."
-        )
-    order = np.random.default_rng(seed).permutation(len(volumes))
-    n_val = max(1, int(round(validation_fraction * len(volumes))))
-    n_val = min(n_val, len(volumes) - 1)
-    val = [volumes[i] for i in order[:n_val]]
-    train = [volumes[i] for i in order[n_val:]]
-    return train, val
 
 
 class PatchDataset(keras.utils.PyDataset):
@@ -294,7 +206,7 @@ class PatchDataset(keras.utils.PyDataset):
         if not volumes:
             raise ValueError("`volumes` is empty: pass at least one NIfTI file.")
         self.items, load_keys = self._items(volumes)
-        _check_paths(self.items, load_keys)
+        check_paths(self.items, load_keys)
         self.foreground = bool(foreground)
         if isinstance(augment, bool):
             augment = "flips" if augment else "none"
@@ -380,7 +292,7 @@ class PatchDataset(keras.utils.PyDataset):
             EnsureChannelFirstd(keys, channel_dim=None),
             Orientationd(keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
             # A resampled patch can come from a smaller volume (finer sampling).
-            _CheckVolumed(keys, (4, 4, 4) if self.augment == "resolution" else self.patch_size,
+            CheckVolumed(keys, (4, 4, 4) if self.augment == "resolution" else self.patch_size,
                           may_be_constant=("noise_scale",)),
             # Plain numpy from here on: MONAI's metadata tracking costs more
             # than the crops themselves.
@@ -439,14 +351,14 @@ class PatchDataset(keras.utils.PyDataset):
             return CacheDataset(self.items, transform=transform, cache_rate=1.0, num_workers=0,
                                 copy_cache=False, progress=False)
         except Exception as exc:  # MONAI wraps transform errors in RuntimeError
-            found = _find_input_error(exc)
+            found = find_input_error(exc)
             if found is not None:
                 raise InputFileError(str(found)) from None
             for item in self.items:
                 try:
                     Compose(self._deterministic(keys))(dict(item))
                 except Exception as item_exc:
-                    found = _find_input_error(item_exc)
+                    found = find_input_error(item_exc)
                     if found is not None:
                         raise InputFileError(str(found)) from None
                     paths = ", ".join(item[k] for k in keys)

@@ -18,13 +18,14 @@ from medresae._defaults import TRAINING_NOISE
 from medresae._seeding import python_random_seeded
 from medresae._validation import check_choice, check_positive_int, check_positive_number
 from medresae.callbacks import RunCheckpoint, read_run_state, resume_epoch, single_device_copy
-from medresae.data import KINDS, PatchDataset, split_by_volume
+from medresae.data import KINDS, PatchDataset
 from medresae.distribute import data_parallel
 from medresae.errors import InputFileError
 from medresae.losses import get_loss
 from medresae.models import ResNetAE, ResUNet
 from medresae.noise import NoiseSpec
 from medresae.performance import auto_workers, mixed_precision_policy, scaled_optimizer, warn_if_slow
+from medresae.splits import split_by_volume
 
 ARCHITECTURES = ("resunet", "resnetae")
 SCHEDULES = ("plateau", "cosine", "constant")

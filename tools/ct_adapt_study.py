@@ -12,6 +12,7 @@ Usage:
 """
 
 import argparse
+import functools
 import json
 import time
 
@@ -35,16 +36,18 @@ def _white_kernel(covariance):
     return kernel
 
 
-def _adapted(model, original, path, noisy, steps, white):
+def _adapted(model, original, path, noisy, steps, white, uniform):
     model.set_weights(original)
-    coloured = adaptation.colouring_kernel
+    coloured, dataset = adaptation.colouring_kernel, adaptation.PatchDataset
     if white:
         adaptation.colouring_kernel = _white_kernel
+    if uniform:
+        adaptation.PatchDataset = functools.partial(dataset, foreground=False)
     try:
         start = time.perf_counter()
         _, info = adaptation.adapt(model, path, steps=steps, seed=0, verbose=0)
     finally:
-        adaptation.colouring_kernel = coloured
+        adaptation.colouring_kernel, adaptation.PatchDataset = coloured, dataset
     out = denoise(model, noisy[..., None], normalize="window", progress=False)[..., 0]
     return out, info, time.perf_counter() - start
 
@@ -55,6 +58,8 @@ def main():
     parser.add_argument("--doses", nargs="+", default=["1e5", "3e4", "1e4"], choices=sorted(SEEDS))
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--white", action="store_true", help="also adapt with white recorruption noise")
+    parser.add_argument("--uniform", action="store_true",
+                        help="draw adaptation patches uniformly over the volume, not mostly in the body")
     parser.add_argument("--work", default=".", help="folder for the noisy volumes")
     args = parser.parse_args()
     model = load_preset("ct")
@@ -82,10 +87,12 @@ def main():
                    "x_neighbour_correlation": [float(c[centre[0] + 1, centre[1], centre[2]] / c[centre])
                                                for c in (truth, measured)],
                    "psnr_fg": {"noisy": evaluate(clean, noisy, mask=mask)["psnr_mask"],
-                               "preset": evaluate(clean, preset, mask=mask)["psnr_mask"]}}
+                               "preset": evaluate(clean, preset, mask=mask)["psnr_mask"]},
+                   "psnr": {"noisy": evaluate(clean, noisy)["psnr"], "preset": evaluate(clean, preset)["psnr"]}}
             for label, white in (("adapt", False), ("adapt, white noise", True))[: 2 if args.white else 1]:
-                out, info, seconds = _adapted(model, original, path, noisy, args.steps, white)
+                out, info, seconds = _adapted(model, original, path, noisy, args.steps, white, args.uniform)
                 row["psnr_fg"][label] = evaluate(clean, out, mask=mask)["psnr_mask"]
+                row["psnr"][label] = evaluate(clean, out)["psnr"]
                 row[f"{label}: kept, seconds"] = [info["kept"], round(seconds, 1)]
             print(json.dumps(row), flush=True)
 

@@ -10,12 +10,13 @@ import pytest
 from conftest import BACKEND
 
 from medresae.bench.data import loader_throughput
-from medresae.data import PatchDataset, split_by_volume
+from medresae.data import PatchDataset
 from medresae.errors import InputFileError
 from medresae.losses import masked_mse
 from medresae.models import ResUNet
 from medresae.noise import rician
 from medresae.sample_data import sample_path
+from medresae.splits import split_by_volume
 
 # Small patches everywhere; JAX's CPU 3D convolutions are slow.
 PATCH = (16, 16, 4)
