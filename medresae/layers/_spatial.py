@@ -66,6 +66,6 @@ def subsample(x, strides):
 
 
 def subsampled_shape(shape, strides):
-    """The shape `subsample` gives for an input of `shape` (None stays None)."""
+    """The shape `subsample` gives for an input of `shape`, as any "same"-padded stride does (None stays None)."""
     spatial = [None if n is None else -(-n // s) for n, s in zip(shape[1:-1], strides)]
     return (shape[0], *spatial, shape[-1])

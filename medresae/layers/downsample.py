@@ -91,8 +91,7 @@ class Downsample(ChainLayer):
         return [self.pool, self.proj]
 
     def compute_output_shape(self, input_shape):
-        spatial = [None if n is None else -(-n // f) for n, f in zip(input_shape[1:-1], self.strides)]
-        return (input_shape[0], *spatial, self.filters)
+        return (*_spatial.subsampled_shape(input_shape, self.strides)[:-1], self.filters)
 
     def get_config(self):
         config = super().get_config()
