@@ -141,26 +141,37 @@ def _denoise_all(args, jobs, model, first):
         first = None  # free the first volume once it is done
         # Fail before the long computation, not after it.
         check_nifti_output(target, volume, args.overwrite, dtype=args.dtype)
+        def run(model, what="denoising"):
+            print(f"{what} {source} ({'x'.join(map(str, volume.spatial_shape))})", flush=True)
+            try:
+                with one_line_warnings(prefix=f"{source}: "):
+                    return denoise(model, volume.array, tile=args.tile, overlap=args.overlap,
+                                   batch_size=args.batch_size, tta=args.tta,
+                                   normalize=None if normalize == "none" else normalize, progress=True,
+                                   channel_wise=args.channel_wise)
+            except ModelOutputError as err:
+                raise InputFileError(f"{_model_label(args)}: {' '.join(str(err).split())}") from None
+            except ValueError as err:
+                # The volume does not fit the model (channels, size): name the file.
+                raise InputFileError(f"{source}: {' '.join(str(err).split())}") from None
+
         if args.adapt:
-            from medresae.adaptation import adapt
+            from medresae.adaptation import adapt, keep_original_outside_foreground
 
             model.set_weights(pretrained)  # every scan adapts the model as loaded
+            original = run(model, "denoising with the model as loaded")
             print(f"adapting the model to {source} ({args.adapt_steps} steps)", flush=True)
             model, info = adapt(model, volume, steps=args.adapt_steps, noise_sigma=args.noise_sigma)
             print(f"noise sigma {info['noise_sigma']:.4g}; check loss {info['check_loss_start']:.4g} -> "
                   f"{info['check_loss_best']:.4g}: kept the {info['kept']} model")
-        print(f"denoising {source} ({'x'.join(map(str, volume.spatial_shape))})", flush=True)
-        try:
-            with one_line_warnings(prefix=f"{source}: "):
-                result = denoise(model, volume.array, tile=args.tile, overlap=args.overlap,
-                                 batch_size=args.batch_size, tta=args.tta,
-                                 normalize=None if normalize == "none" else normalize, progress=True,
-                                 channel_wise=args.channel_wise)
-        except ModelOutputError as err:
-            raise InputFileError(f"{_model_label(args)}: {' '.join(str(err).split())}") from None
-        except ValueError as err:
-            # The volume does not fit the model (channels, size): name the file.
-            raise InputFileError(f"{source}: {' '.join(str(err).split())}") from None
+            if info["kept"] == "adapted":
+                # Adaptation trains and checks on the foreground only; outside it the original output stays.
+                result = keep_original_outside_foreground(run(model), original)
+            else:
+                result = original
+            original = None
+        else:
+            result = run(model)
         n_bad = result.size - int(np.count_nonzero(np.isfinite(result)))
         if n_bad and args.no_guard:  # with the guard, the input is written instead
             raise InputFileError(

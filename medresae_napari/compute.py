@@ -76,7 +76,10 @@ def denoise_layer_data(data: ArrayLike, model: keras.Model, *, tile: int | Seque
         batch_size: tiles per model call.
         tta: average over flips (test-time augmentation).
         adapt_steps: fine-tune the model on this scan for this many steps
-            first (`medresae.adaptation.adapt`); 0 does not.
+            first (`medresae.adaptation.adapt`); 0 does not. The scan is
+            then denoised before and after, and the adapted output is kept
+            inside the foreground only
+            (`medresae.adaptation.keep_original_outside_foreground`).
         progress: called as ``progress(phase, done, total)`` while it runs.
 
     Returns:
@@ -101,19 +104,28 @@ def denoise_layer_data(data: ArrayLike, model: keras.Model, *, tile: int | Seque
         raise ValueError(f"the layer must hold real numbers; it holds {data.dtype}")
     volume = np.moveaxis(data, 0, -1)[..., None]
     metadata = getattr(model, "metadata", None) or {}
-    adapt_info = None
-    if adapt_steps:
-        from medresae.adaptation import adapt
-
-        callbacks = [_AdaptProgress(progress)] if progress is not None else []
-        model, adapt_info = adapt(model, volume[..., 0], steps=adapt_steps, verbose=0, callbacks=callbacks)
 
     def report(done, total):
         progress("denoising", done, total)
 
-    output = denoise(model, volume, tile=tile, overlap=overlap, batch_size=batch_size, tta=tta,
-                     normalize=metadata.get("normalize", "percentile"),
-                     progress=report if progress is not None else False)
+    def run(model):
+        return denoise(model, volume, tile=tile, overlap=overlap, batch_size=batch_size, tta=tta,
+                       normalize=metadata.get("normalize", "percentile"),
+                       progress=report if progress is not None else False)
+
+    adapt_info = None
+    output = None
+    if adapt_steps:
+        from medresae.adaptation import adapt, keep_original_outside_foreground
+
+        original = run(model)
+        callbacks = [_AdaptProgress(progress)] if progress is not None else []
+        model, adapt_info = adapt(model, volume[..., 0], steps=adapt_steps, verbose=0, callbacks=callbacks)
+        # Adaptation trains and checks on the foreground only; outside it the original output stays.
+        output = keep_original_outside_foreground(run(model), original) if adapt_info["kept"] == "adapted" \
+            else original
+    if output is None:
+        output = run(model)
     if output.shape[-1] != 1:
         raise ValueError(f"the model returns {output.shape[-1]} channels; the widget takes single-channel denoisers")
     try:

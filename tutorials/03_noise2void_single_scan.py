@@ -33,7 +33,7 @@ import os
 import keras
 import matplotlib.pyplot as plt
 
-from medresae.adaptation import adapt
+from medresae.adaptation import adapt, keep_original_outside_foreground
 from medresae.inference import denoise
 from medresae.io import load_volume, save_volume
 from medresae.metrics import evaluate
@@ -89,7 +89,9 @@ preset = load_preset("brain-mr")
 before = denoise(preset, noisy[..., None], normalize="percentile", progress=False)[..., 0]
 preset, info = adapt(preset, noisy_path, steps=4 if SMALL else 300, checks=2 if SMALL else 5,
                      validation_batches=2 if SMALL else 8, verbose=0 if SMALL else "auto")
-after = denoise(preset, noisy[..., None], normalize="percentile", progress=False)[..., 0]
+# Adaptation trains and checks on the head only; outside it, keep the preset's output (as `denoise --adapt` does).
+after = keep_original_outside_foreground(
+    denoise(preset, noisy[..., None], normalize="percentile", progress=False)[..., 0], before)
 print(f"adaptation: measured sigma {info['noise_sigma']:.1f}, check loss {info['check_loss_start']:.4g} -> "
       f"{info['check_loss_best']:.4g}, kept the {info['kept']} model")
 

@@ -70,14 +70,19 @@ class _AdaptedRun:
         self.info = {}
 
     def __call__(self, x):
-        from medresae.adaptation import adapt
+        from medresae.adaptation import adapt, keep_original_outside_foreground
         from medresae.inference import denoise
+
+        def run():
+            return denoise(self.model, x[..., None], normalize=self.normalize, progress=False)[..., 0]
 
         original = self.model.get_weights()
         try:
+            before = run()
             _, info = adapt(self.model, x, steps=self.steps, seed=self.seed, noise_sigma=self.noise_sigma, verbose=0)
             self.info = {"noise_sigma": info["noise_sigma"], "kept": info["kept"]}
-            return denoise(self.model, x[..., None], normalize=self.normalize, progress=False)[..., 0]
+            # As `medresae denoise --adapt`: the adapted output inside the foreground only.
+            return keep_original_outside_foreground(run(), before) if info["kept"] == "adapted" else before
         finally:
             self.model.set_weights(original)
 

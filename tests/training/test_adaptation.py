@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import medresae_cli
-from medresae.adaptation import adapt
+from medresae.adaptation import adapt, keep_original_outside_foreground
 from medresae.io import load_volume
 from medresae.models import ResUNet
 from medresae.noise import low_dose_ct, rician
@@ -236,6 +236,61 @@ def test_cli_denoise_with_adapt(noisy_scan, tmp_path, capsys):
     result = nib.load(str(out))
     assert result.shape == nib.load(path).shape
     assert np.all(np.isfinite(result.get_fdata()))
+
+
+def _head_phantom():
+    """A bright ellipsoid 'head' in a dark background, with a darker 'ventricle' inside."""
+    grid = np.mgrid[:40, :40, :10].astype("float32")
+    head = ((grid[0] - 20) / 13) ** 2 + ((grid[1] - 20) / 11) ** 2 + ((grid[2] - 5) / 6) ** 2 < 1
+    original = np.where(head, 100.0, 2.0).astype("float32")
+    original[18:22, 18:22, 4:6] = 30.0
+    return original, head
+
+
+def test_keep_original_outside_foreground_blends_at_the_edge_only():
+    original, head = _head_phantom()
+    adapted = original + 7.0
+    out = keep_original_outside_foreground(adapted, original)
+    assert out.dtype == np.float32 and out.shape == original.shape
+    # Deep inside (the dark ventricle included: holes are filled) the adapted output; far outside the original.
+    assert out[20, 20, 5] == pytest.approx(37.0) and out[20, 14, 5] == pytest.approx(107.0)
+    assert out[0, 0, 0] == pytest.approx(2.0) and out[39, 39, 9] == pytest.approx(2.0)
+    # Across the edge the output moves between the two, never outside them.
+    assert np.all(out >= original - 1e-4) and np.all(out <= adapted + 1e-4)
+    assert np.any((out > original + 0.5) & (out < adapted - 0.5))
+    # edge=0 switches at the mask; a channel axis is kept.
+    hard = keep_original_outside_foreground(adapted[..., None], original[..., None], edge=0)
+    assert hard.shape == (40, 40, 10, 1)
+    np.testing.assert_array_equal(hard[..., 0], np.where(head, adapted, original))
+    with pytest.raises(ValueError, match="same shape"):
+        keep_original_outside_foreground(adapted[:-1], original)
+    with pytest.raises(ValueError, match="edge"):
+        keep_original_outside_foreground(adapted, original, edge=-1)
+
+
+def test_cli_adapt_changes_the_output_inside_the_foreground_only(noisy_scan, tmp_path, capsys):
+    from scipy import ndimage
+
+    from medresae.metrics import foreground_mask
+
+    path, _ = noisy_scan
+    # An untrained model: adaptation is sure to beat it on the check batches.
+    model_path = str(tmp_path / "untrained.keras")
+    ResUNet(spatial_dims=3, filters=(4, 8), n_blocks=1).save(model_path)
+    outs = {}
+    for name, extra in (("plain", []), ("adapted", ["--adapt", "--adapt-steps", "20"])):
+        outs[name] = tmp_path / f"{name}.nii.gz"
+        assert medresae_cli.main(["denoise", path, "-o", str(outs[name]), "--model", model_path, "--no-guard",
+                                  *extra]) == 0
+    assert "kept the adapted model" in capsys.readouterr().out
+    plain, adapted = (nib.load(str(outs[k])).get_fdata() for k in ("plain", "adapted"))
+    body = foreground_mask(plain)
+    outside = ~ndimage.binary_dilation(body, iterations=4)
+    assert outside.sum() > 1000 and body.sum() > 1000
+    np.testing.assert_allclose(adapted[outside], plain[outside], rtol=1e-3, atol=1e-2 * np.abs(plain).max())
+    inside = ndimage.binary_erosion(body, iterations=3)
+    assert np.abs(adapted[inside] - plain[inside]).mean() > 10 * np.abs(adapted[outside] - plain[outside]).mean()
+    keras.backend.clear_session()
 
 
 def test_cli_adapt_options_need_adapt(noisy_scan, tmp_path, capsys):
