@@ -91,6 +91,11 @@ def main(argv=None):
                 os.environ["KERAS_BACKEND"] = backend
                 os.execv(sys.executable, [sys.executable, "-m", "medresae", *argv])
         os.environ["KERAS_BACKEND"] = backend
+    if backend == "tensorflow":
+        # TensorFlow leaves its oneDNN kernels off by default on some CPUs (an AVX2 AMD EPYC): 3D convolutions
+        # then take a slower path, and a 128^3 brain-mr denoise took 32 s there against 21 s with them.
+        # Read once, when TensorFlow is imported; a value the user set is kept.
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     from medresae_cli.parser import build_parser
 
     try:

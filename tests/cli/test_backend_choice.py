@@ -81,3 +81,19 @@ def test_no_backend_installed_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "medresae: error: no backend installed (pip install 'medresae[tensorflow]', '[jax]' or '[torch]')"]
+
+
+def test_the_command_turns_tensorflows_onednn_kernels_on_unless_told_otherwise(tmp_path):
+    code = ("import medresae_cli, os; code = medresae_cli.main(['--backend', '{backend}', 'info']); "
+            "print('ONEDNN', os.environ.get('TF_ENABLE_ONEDNN_OPTS')); sys.exit(code)")
+    outcomes = {}
+    for backend, environ in (("tensorflow", None), ("tensorflow", {"TF_ENABLE_ONEDNN_OPTS": "0"}), ("jax", None)):
+        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+        env.update(environ or {})
+        result = subprocess.run([sys.executable, "-c", "import sys\n" + code.format(backend=backend)], env=env,
+                                capture_output=True, text=True, timeout=600, cwd=REPO)
+        assert result.returncode == 0, result.stderr[-2000:]
+        outcomes[backend, bool(environ)] = next(line for line in result.stdout.splitlines()
+                                                if line.startswith("ONEDNN")).split()[1]
+    # Set before TensorFlow is imported; a user's own value is kept; other backends are left alone.
+    assert outcomes == {("tensorflow", False): "1", ("tensorflow", True): "0", ("jax", False): "None"}
