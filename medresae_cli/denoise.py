@@ -141,6 +141,7 @@ def _denoise_all(args, jobs, model, first):
         first = None  # free the first volume once it is done
         # Fail before the long computation, not after it.
         check_nifti_output(target, volume, args.overwrite, dtype=args.dtype)
+
         def run(model, what="denoising"):
             print(f"{what} {source} ({'x'.join(map(str, volume.spatial_shape))})", flush=True)
             try:

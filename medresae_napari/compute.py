@@ -114,7 +114,6 @@ def denoise_layer_data(data: ArrayLike, model: keras.Model, *, tile: int | Seque
                        progress=report if progress is not None else False)
 
     adapt_info = None
-    output = None
     if adapt_steps:
         from medresae.adaptation import adapt, keep_original_outside_foreground
 
@@ -124,7 +123,7 @@ def denoise_layer_data(data: ArrayLike, model: keras.Model, *, tile: int | Seque
         # Adaptation trains and checks on the foreground only; outside it the original output stays.
         output = keep_original_outside_foreground(run(model), original) if adapt_info["kept"] == "adapted" \
             else original
-    if output is None:
+    else:
         output = run(model)
     if output.shape[-1] != 1:
         raise ValueError(f"the model returns {output.shape[-1]} channels; the widget takes single-channel denoisers")
