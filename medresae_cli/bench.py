@@ -5,6 +5,7 @@ from medresae_cli.common import (
     add_ssim_window,
     check_report_folder,
     int_tuple,
+    non_negative_float,
     non_negative_int,
     per_axis,
     positive_int,
@@ -51,6 +52,9 @@ def add_parser(sub, parent):
     quality.add_argument("--adapt-steps", type=non_negative_int, default=0, metavar="N",
                          help="also run each model after N steps of self-supervised adaptation to each noisy "
                          "volume (as denoise --adapt; default 0: off)")
+    quality.add_argument("--restore-mean", type=non_negative_float, default=None, metavar="MM",
+                         help="give each model's output the noisy input's local mean, over a Gaussian of MM mm "
+                         "(default: as denoise does, 5 for CT models and 0 for MRI models; 0 turns it off)")
     add_ssim_window(quality)
     quality.add_argument("--adapt-sigma", choices=("measured", "given", "both"), default="measured",
                          help="noise sigma the adaptation uses: measured on the noisy scan (as denoise --adapt), "
@@ -166,7 +170,8 @@ def run_bench_quality(args):
             raise UsageError(f"--{err}") from None  # the library names the argument, we the flag
     report = run_quality_benchmark(volumes, noise_specs=args.noise, models=models, methods=args.methods,
                                    seed=args.seed, adapt_steps=args.adapt_steps,
-                                   adapt_sigma=args.adapt_sigma, ssim_window=args.ssim_window)
+                                   adapt_sigma=args.adapt_sigma, ssim_window=args.ssim_window,
+                                   restore_mean=args.restore_mean)
     paths = write_report(report, args.out)
     print()
     print(markdown_table(report))

@@ -37,6 +37,7 @@ def _checked(convert, ok, expected):
 
 
 positive_int = _checked(int, lambda v: v > 0, "a positive integer")
+non_negative_float = _checked(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
 
 
 def workers_count(text):

@@ -4,7 +4,15 @@ import os
 import sys
 import time
 
-from medresae_cli.common import UsageError, fraction, int_tuple, one_line_warnings, positive_float, positive_int
+from medresae_cli.common import (
+    UsageError,
+    fraction,
+    int_tuple,
+    non_negative_float,
+    one_line_warnings,
+    positive_float,
+    positive_int,
+)
 from medresae_cli.defaults import ADAPT_STEPS
 
 
@@ -36,6 +44,9 @@ def add_parser(sub, parent):
                    help=f"adaptation steps (default {ADAPT_STEPS})")
     p.add_argument("--noise-sigma", type=positive_float, default=None, metavar="S",
                    help="the scan's noise sigma in its units, for --adapt (default: measured in the foreground)")
+    p.add_argument("--restore-mean", type=non_negative_float, default=None, metavar="MM",
+                   help="give the output the input's local mean inside the head or body, over a Gaussian of MM mm "
+                   "(default: 5 for CT models, whose noise has zero mean in HU; 0 for MRI models; 0 turns it off)")
     p.add_argument("--no-guard", action="store_true",
                    help="keep the model's output even where it removed several times the measured noise "
                    "(default: warn and write the input unchanged; docs/presets.md#do-no-harm)")
@@ -126,12 +137,14 @@ def _denoise_all(args, jobs, model, first):
     from medresae.errors import InputFileError, ModelOutputError
     from medresae.inference import denoise
     from medresae.io import check_nifti_output, load_volume, save_volume
+    from medresae.mean_restoration import default_sigma_mm, restore_local_mean
     from medresae.performance import slow_path_message
 
     pretrained = model.get_weights() if args.adapt else None
     slow = slow_path_message(getattr(model, "spatial_dims", 3))
     if slow:
         print(f"medresae: warning: {slow}", file=sys.stderr, flush=True)
+    restore_mm = default_sigma_mm(model) if args.restore_mean is None else args.restore_mean
     normalize = args.normalize
     if normalize == "auto":
         normalize = (getattr(model, "metadata", None) or {}).get("normalize", "percentile")
@@ -173,6 +186,8 @@ def _denoise_all(args, jobs, model, first):
             original = None
         else:
             result = run(model)
+        if restore_mm:
+            result = restore_local_mean(volume.array, result, volume.voxel_sizes, sigma_mm=restore_mm)
         n_bad = result.size - int(np.count_nonzero(np.isfinite(result)))
         if n_bad and args.no_guard:  # with the guard, the input is written instead
             raise InputFileError(

@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 
 from medresae.guard import GuardReport, check_denoised
 from medresae.inference import denoise
+from medresae.mean_restoration import default_sigma_mm, restore_local_mean
 
 # progress(phase, done, total): phase is "adapting" or "denoising".
 ProgressCallback = Callable[[str, int, int], None]
@@ -62,6 +63,7 @@ class _AdaptProgress(keras.callbacks.Callback):
 
 def denoise_layer_data(data: ArrayLike, model: keras.Model, *, tile: int | Sequence[int] | None = None,
                        overlap: float = 0.25, batch_size: int = 4, tta: bool = False, adapt_steps: int = 0,
+                       voxel_sizes: Sequence[float] | None = None,
                        progress: ProgressCallback | None = None) -> LayerResult:
     """Denoises a napari image layer's 3D array with a medresae model.
 
@@ -80,6 +82,10 @@ def denoise_layer_data(data: ArrayLike, model: keras.Model, *, tile: int | Seque
             then denoised before and after, and the adapted output is kept
             inside the foreground only
             (`medresae.adaptation.keep_original_outside_foreground`).
+        voxel_sizes: the layer's voxel sizes in mm, (Z, Y, X) like its
+            `scale`; None takes 1 mm. A CT model's output gets the
+            layer's local mean back over 5 mm, as `medresae denoise` does
+            (`medresae.mean_restoration`).
         progress: called as ``progress(phase, done, total)`` while it runs.
 
     Returns:
@@ -103,6 +109,10 @@ def denoise_layer_data(data: ArrayLike, model: keras.Model, *, tile: int | Seque
     if data.dtype.kind not in "iuf":
         raise ValueError(f"the layer must hold real numbers; it holds {data.dtype}")
     volume = np.moveaxis(data, 0, -1)[..., None]
+    spacing = (1.0,) * 3 if voxel_sizes is None else tuple(float(v) for v in voxel_sizes)
+    if len(spacing) != 3 or min(spacing) <= 0:
+        raise ValueError(f"the layer's scale must hold 3 positive voxel sizes (Z, Y, X); it is {spacing}")
+    spacing = (*spacing[1:], spacing[0])  # the model's axis order (Y, X, Z)
     metadata = getattr(model, "metadata", None) or {}
 
     def report(done, total):
@@ -127,6 +137,9 @@ def denoise_layer_data(data: ArrayLike, model: keras.Model, *, tile: int | Seque
         output = run(model)
     if output.shape[-1] != 1:
         raise ValueError(f"the model returns {output.shape[-1]} channels; the widget takes single-channel denoisers")
+    restore_mm = default_sigma_mm(model)
+    if restore_mm:
+        output = restore_local_mean(volume, output, spacing, sigma_mm=restore_mm)
     try:
         check = check_denoised(volume, output, modality=metadata.get("modality", "mr"))
     except ValueError:  # too small or too uniform to measure its noise

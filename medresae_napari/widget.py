@@ -138,6 +138,7 @@ class DenoiseWidget(mw.Container):
             "tile": self._tile.value or None, "overlap": float(self._overlap.value),
             "batch_size": int(self._batch.value), "tta": bool(self._tta.value),
             "adapt_steps": int(self._adapt_steps.value) if self._adapt.value else 0,
+            "voxel_sizes": tuple(abs(float(v)) for v in layer.scale),
         }
         self._run.enabled = False
         self._progress.visible = True

@@ -97,3 +97,24 @@ def test_cli_bench_quality_with_a_preset(tmp_path, capsys):
                               "brain-mr", "--out", str(tmp_path / "bq")])
     assert code == 0
     assert "| brain_mr_heldout | rician:0.05 | brain-mr |" in (tmp_path / "bq" / "quality.md").read_text()
+
+
+def test_ct_models_get_the_local_mean_restoration_of_the_denoise_command():
+    import nibabel as nib
+
+    from medresae.presets import load_preset
+    from medresae.sample_data import sample_path
+
+    image = nib.load(sample_path("chest_ct"))
+    clean = np.asarray(image.dataobj, np.float32)[:64, :64, :8]
+    volumes = [("chest", clean, tuple(float(z) for z in image.header.get_zooms()[:3]))]
+    models = {"ct": load_preset("ct"), "brain-mr": load_preset("brain-mr")}
+    kwargs = dict(noise_specs=["ct:1e4"], models=models, methods=[], progress=None)
+    default = run_quality_benchmark(volumes, **kwargs)["cases"][0]["results"]
+    off = run_quality_benchmark(volumes, restore_mean=0, **kwargs)["cases"][0]["results"]
+    assert default["ct"]["restore_mean_mm"] == 5.0 and "restore_mean_mm" not in off["ct"]
+    assert "restore_mean_mm" not in default["brain-mr"]  # MRI models: off unless asked
+    assert default["ct"]["psnr_mask"] != off["ct"]["psnr_mask"]
+    assert default["brain-mr"]["psnr_mask"] == off["brain-mr"]["psnr_mask"]
+    with pytest.raises(ValueError, match="restore_mean"):
+        run_quality_benchmark(volumes, restore_mean=-1.0, **kwargs)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from medresae.inference import denoise
+from medresae.mean_restoration import restore_local_mean
 from medresae.metrics import psnr
-from medresae.noise import rician
+from medresae.noise import low_dose_ct, rician
 from medresae.presets import load_preset
 from medresae.sample_data import sample_path
 from medresae_napari.compute import denoise_layer_data
@@ -55,6 +56,20 @@ def test_adaptation_runs_first_and_reports_its_steps():
     adapting = [c for c in calls if c[0] == "adapting"]
     assert [c[1] for c in adapting] == [1, 2] and adapting[-1][2] == 2
     assert calls[-1][0] == "denoising"  # after adaptation
+
+
+def test_a_ct_layer_gets_its_local_mean_back_over_its_own_voxel_sizes():
+    image = nib.load(sample_path("chest_ct"))
+    zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
+    noisy = low_dose_ct(np.asarray(image.dataobj, np.float32), 1e4, voxel_size_mm=zooms[0], rng=0)
+    model = load_preset("ct")
+    layer = np.moveaxis(noisy, -1, 0).astype(np.float32)  # (Z, Y, X)
+    result = denoise_layer_data(layer, model, voxel_sizes=(zooms[2], zooms[1], zooms[0]))
+    plain = denoise(model, noisy[..., None], normalize="window", progress=False)
+    expected = restore_local_mean(noisy[..., None], plain, zooms)
+    np.testing.assert_allclose(result.data, np.moveaxis(expected[..., 0], -1, 0), atol=1e-3)
+    with pytest.raises(ValueError, match="scale must hold 3 positive voxel sizes"):
+        denoise_layer_data(layer, model, voxel_sizes=(1.0, 1.0))
 
 
 @pytest.mark.parametrize(("data", "match"), [
