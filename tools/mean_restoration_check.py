@@ -16,7 +16,8 @@ network's output and the restorations.
 
 Usage:
     python tools/mean_restoration_check.py --preset ct --pairs ct-pairs/noisy ct-pairs/clean --sigma-mm 3 5
-    python tools/mean_restoration_check.py --preset brain-mr --clean corpus/mr/train/{brain1,brain2,totalseg_abdomen_mr}.nii.gz
+    python tools/mean_restoration_check.py --preset brain-mr \
+        --clean corpus/mr/train/{brain1,brain2,totalseg_abdomen_mr}.nii.gz
 """
 
 import argparse
