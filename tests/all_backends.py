@@ -24,34 +24,33 @@ BACKENDS = ("tensorflow", "jax", "torch")
 NO_TESTS_COLLECTED = 5
 
 
-def _command(backend, pytest_args):
-    """The pytest command and environment of one backend's pass."""
-    env = dict(os.environ, KERAS_BACKEND=backend, KERAS_HOME=tempfile.mkdtemp(prefix="keras-home-"))
+def _command(backend, pytest_args, scratch):
+    """The pytest command and environment of one backend's pass (its temporary folders under `scratch`)."""
+    env = dict(os.environ, KERAS_BACKEND=backend, KERAS_HOME=tempfile.mkdtemp(prefix="keras-home-", dir=scratch))
     args = list(pytest_args)
     if not any(a == "--basetemp" or a.startswith("--basetemp=") for a in args):
         # Passes that run at once must not share (and clean up) pytest's numbered temporary folders.
-        args.append(f"--basetemp={tempfile.mkdtemp(prefix=f'pytest-{backend}-')}")
+        args.append(f"--basetemp={tempfile.mkdtemp(prefix=f'pytest-{backend}-', dir=scratch)}")
     return [sys.executable, "-m", "pytest", *args], env
 
 
-def _run_one_at_a_time(backends, pytest_args, repo):
+def _run_one_at_a_time(backends, pytest_args, repo, scratch):
     results = {}
     for backend in backends:
-        command, env = _command(backend, pytest_args)
+        command, env = _command(backend, pytest_args, scratch)
         print(f"\n===== KERAS_BACKEND={backend} =====", flush=True)
         start = time.time()
         results[backend] = (subprocess.call(command, env=env, cwd=repo), time.time() - start)
     return results
 
 
-def _run_side_by_side(backends, pytest_args, repo, jobs):
-    logs = tempfile.mkdtemp(prefix="medresae-tests-")
+def _run_side_by_side(backends, pytest_args, repo, jobs, scratch):
     waiting, running, results = list(backends), {}, {}
     while waiting or running:
         while waiting and len(running) < jobs:
             backend = waiting.pop(0)
-            command, env = _command(backend, pytest_args)
-            log = open(os.path.join(logs, f"{backend}.log"), "w+")
+            command, env = _command(backend, pytest_args, scratch)
+            log = open(os.path.join(scratch, f"{backend}.log"), "w+")
             process = subprocess.Popen(command, env=env, cwd=repo, stdout=log, stderr=subprocess.STDOUT)
             running[backend] = (process, log, time.time())
             print(f"[{backend}] started", flush=True)
@@ -84,10 +83,12 @@ def main(argv=None):
         parser.error(f"--jobs must be at least 1; got {args.jobs}")
     jobs = min(len(backends), args.jobs or os.cpu_count() or 1)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if jobs > 1:
-        codes = _run_side_by_side(backends, pytest_args, repo, jobs)
-    else:
-        codes = _run_one_at_a_time(backends, pytest_args, repo)
+    # Every pass's temporary folders (Keras home, pytest's base, logs) go when the run ends.
+    with tempfile.TemporaryDirectory(prefix="medresae-tests-") as scratch:
+        if jobs > 1:
+            codes = _run_side_by_side(backends, pytest_args, repo, jobs, scratch)
+        else:
+            codes = _run_one_at_a_time(backends, pytest_args, repo, scratch)
     print("\n===== summary =====")
     failed = False
     for backend, (code, seconds) in codes.items():

@@ -4,11 +4,15 @@ One pytest process covers one Keras backend (``KERAS_BACKEND``); the whole
 suite runs once per backend (see tests/all_backends.py).
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
-# Keras writes ~/.keras/keras.json on first import: keep it out of $HOME.
-os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="medresae-keras-home-"))
+# Keras writes ~/.keras/keras.json on first import: keep it out of $HOME, in a folder removed at exit.
+if "KERAS_HOME" not in os.environ:
+    os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="medresae-keras-home-")
+    atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 
 try:
     # torch before tensorflow avoids a crash when both load in one process;

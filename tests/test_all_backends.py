@@ -13,16 +13,20 @@ pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="the runner is backen
 RUNNER = os.path.join(REPO, "tests", "all_backends.py")
 
 
-def _run(*args):
+def _run(*args, env=None):
     result = subprocess.run([sys.executable, RUNNER, *args, "-q", "-p", "no:cacheprovider"], cwd=REPO,
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, env=env)
     return result.returncode, result.stdout
 
 
-def test_two_passes_side_by_side_each_print_their_whole_output():
+def test_two_passes_side_by_side_each_print_their_whole_output(tmp_path):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_HOME"}
     code, out = _run("--backends", "tensorflow,torch", "--jobs", "2",
-                     "tests/test_validation.py::test_standardize_tuple")
+                     "tests/test_validation.py::test_standardize_tuple", env=dict(env, TMPDIR=str(temp)))
     assert code == 0, out[-3000:]
+    assert not list(temp.iterdir())  # logs, Keras homes and pytest's folders are all removed
     assert "[tensorflow] started" in out and "[torch] started" in out
     for backend in ("tensorflow", "torch"):
         section = out.split(f"===== KERAS_BACKEND={backend} =====")[1].split("===== ")[0]
