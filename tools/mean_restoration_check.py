@@ -54,18 +54,13 @@ def _check_ct(model, noisy_dir, clean_dir, sigmas):
         print(f"{name:<34} | " + " | ".join(cells), flush=True)
 
 
-def _rician_restored(noisy, out, zooms, sigma, sigma_mm=5.0):
-    from scipy import ndimage
-
-    from medresae.metrics import foreground_mask
+def _rician_restored(noisy, out, zooms, sigma):
+    """`restore_local_mean` against the Rician expectation of the output instead of the output itself."""
+    from medresae.mean_restoration import restore_local_mean
     from medresae.noise import rician_mean
 
-    weight = foreground_mask(out).astype(np.float32)
-    width = [sigma_mm / z for z in zooms]
     expected = rician_mean(np.clip(out, 0, None), sigma).astype(np.float32)
-    local = ndimage.gaussian_filter(weight * (noisy - expected), width, mode="nearest")
-    support = ndimage.gaussian_filter(weight, width, mode="nearest")
-    return out + weight * local / np.maximum(support, 1e-3)
+    return restore_local_mean(noisy - expected + out, out, zooms)
 
 
 def _check_mr(model, files, levels):

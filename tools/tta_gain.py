@@ -24,13 +24,14 @@ model_name, paths = sys.argv[1], sys.argv[2:]
 model = load_denoiser(preset=model_name) if not model_name.endswith(".keras") else load_denoiser(path=model_name)
 norm = model.metadata["normalize"]
 for i, path in enumerate(paths):
-    clean = load_volume(path).array[..., 0].astype(np.float32)
+    volume = load_volume(path)
+    clean = volume.array[..., 0].astype(np.float32)
     specs = ["rician:0.03", "rician:0.05", "rician:0.09"] if norm != "window" else ["ct:1e5", "ct:3e4", "ct:1e4"]
     for j, spec in enumerate(specs):
         s = NoiseSpec.parse(spec)
         if s.model == "ct":
-            vox = load_volume(path).voxel_sizes
-            noisy = s.apply(clean, rng=100 + 10 * i + j, level=s.low, units="hu", voxel_size_mm=float(vox[0]))
+            noisy = s.apply(clean, rng=100 + 10 * i + j, level=s.low, units="hu",
+                            voxel_size_mm=float(volume.voxel_sizes[0]))
         else:
             noisy = s.apply(clean, rng=100 + 10 * i + j, level=s.low)
         noisy = noisy.astype(np.float32)
