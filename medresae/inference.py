@@ -8,6 +8,7 @@ steps are separate: the volume is scaled to model units
 tiles' predictions, and the result is scaled back to the input's units.
 """
 
+import math
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,6 +29,8 @@ from medresae.intensity import IntensityNormalizer
 from medresae.tiling import (  # noqa: F401  (gaussian_importance_map, tile_starts: part of this module's API)
     MIN_WEIGHT,
     _round_up,
+    balanced_batch,
+    choose_tile,
     gaussian_importance_map,
     plan_tiles,
     row_chunks,
@@ -37,9 +40,15 @@ from medresae.tiling import (  # noqa: F401  (gaussian_importance_map, tile_star
 
 NORMALIZE = ("percentile", "window", None)
 DTYPES = ("float16", "float32", "float64")
-# Default largest tile per axis: both are about a million voxels or less, a
-# few hundred MB of activations for a batch of 4 in a small U-Net.
-DEFAULT_TILE = {2: 512, 3: 96}
+# Default tiles (by spatial dims): at most this many voxels per tile, and as
+# many tiles per call as fit in the call budget (a batch of 4 of 96^3 in 3D,
+# a few hundred MB of activations in a small U-Net), so a call's memory stays
+# what it was with 96^3 tiles while a 128^3 volume runs as one tile.
+DEFAULT_TILE_VOXELS = {2: 512 * 512, 3: 128**3}
+DEFAULT_CALL_VOXELS = {2: 4 * 512 * 512, 3: 4 * 96**3}
+# No default tile edge is shorter than this, unless its axis is: thin tiles
+# lose context at their borders.
+DEFAULT_MIN_TILE = 96
 
 
 class SupportsPredict(Protocol):
@@ -122,15 +131,12 @@ def _check_volume(volume, dims, in_channels, divisor=None):
         )
 
 
-def _resolve_tile(tile, sizes, divisor, fixed):
+def _resolve_tile(tile, sizes, divisor, fixed, overlap=0.25):
     """Per model axis: the tile, after checks, defaults and shrinking to the volume."""
     n = len(divisor)
     if tile is None:
-        cap = DEFAULT_TILE[n]
-        return tuple(
-            f if f is not None else min(_round_up(s, d), max(d, cap // d * d))
-            for s, d, f in zip(sizes, divisor, fixed)
-        )
+        return choose_tile(sizes, divisor, overlap, max_voxels=DEFAULT_TILE_VOXELS[n],
+                           min_size=DEFAULT_MIN_TILE, fixed=fixed)
     if isinstance(tile, (tuple, list)) and len(tile) == 1:
         tile = tile[0]
     if isinstance(tile, (tuple, list)) and len(tile) == n + 1 and tile[-1] == 1:
@@ -201,7 +207,7 @@ def denoise(
     volume: ArrayLike,
     tile: int | Sequence[int] | None = None,
     overlap: float = 0.25,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     tta: bool = False,
     normalize: Literal["percentile", "window"] | None = "percentile",
     normalizer: IntensityNormalizer | None = None,
@@ -223,9 +229,11 @@ def denoise(
     3D volume denoises it slice by slice along the last spatial axis; the
     slices are batched like tiles.
 
-    Tiles: by default each axis is covered whole when its padded size is at
-    most 96 voxels (3D models) or 512 (2D models), else by tiles of that
-    size (rounded down to a multiple of the divisor). Starts lie `step`
+    Tiles: by default the tile shape that covers the volume with the fewest
+    voxels through the model (`medresae.tiling.choose_tile`), at most 128^3
+    voxels for 3D models and 512^2 for 2D ones, no edge shorter than 96
+    unless the axis is: a 128^3 volume runs as one tile, a 512x512x400 one
+    as 100 tiles of 128x128x124. Starts lie `step`
     apart, ``step = tile * (1 - overlap)`` rounded down to a multiple of the
     divisor (at least one divisor), so every tile sits on the same
     down-sampling grid and overlapping tiles agree better. A model with a
@@ -250,9 +258,11 @@ def denoise(
             where the volume is smaller. None picks the default above.
         overlap: fraction of a tile shared with its neighbour, in [0, 1); 0.25 (as
             MONAI) costs about 2x the work of no overlap in 3D, 0.5 about 8x.
-        batch_size: tiles per model call. Every call gets exactly
-            ``min(batch_size, tiles x passes)`` tiles of one shape (the last
-            batch is filled with zeros), so the model compiles once.
+        batch_size: tiles per model call, or None for as many as fit in
+            4 x 96^3 voxels (3D models) or 4 x 512^2 (2D), spread evenly
+            over the calls. Every call gets the same number of tiles of one
+            shape (the last batch is filled with zeros), so the model
+            compiles once.
         tta: test-time augmentation: also predict each tile flipped along
             each spatial axis of the model and average (1 + spatial dims
             passes).
@@ -305,7 +315,8 @@ def denoise(
         or not 0.0 <= overlap < 1.0
     ):
         raise ValueError(f"`overlap` must be a number in [0, 1). Received: overlap={overlap!r}")
-    batch_size = check_positive_int(batch_size, "batch_size")
+    if batch_size is not None:
+        batch_size = check_positive_int(batch_size, "batch_size")
     sigma_scale = check_positive_number(sigma_scale, "sigma_scale")
     check_choice(normalize, "normalize", NORMALIZE)
     if dtype is not None:  # np.dtype(None) would silently mean float64
@@ -330,14 +341,17 @@ def denoise(
     divisor = standardize_tuple(divisor or 1, dims, "spatial_divisor")
     fixed = fixed or (None,) * dims
     sizes = volume.shape[:-1]
-    model_tile = _resolve_tile(tile, sizes[:dims], divisor, fixed)
+    model_tile = _resolve_tile(tile, sizes[:dims], divisor, fixed, overlap)
     plan = plan_tiles(sizes, model_tile, divisor, overlap, slicewise=slicewise, sigma_scale=sigma_scale)
+    flips = [()] + [(axis,) for axis in range(dims)] if tta else [()]
+    if batch_size is None:
+        n_jobs = len(flips) * math.prod(len(starts) for starts in plan.starts)
+        batch_size = balanced_batch(n_jobs, max(1, DEFAULT_CALL_VOXELS[dims] // math.prod(model_tile)))
 
     if channel_wise is None:
         channel_wise = bool((getattr(model, "metadata", None) or {}).get("channel_wise", False))
     normalizer = _fitted_normalizer(normalizer, normalize, volume, channel_wise)
     x, extreme = _to_model_units(volume, normalizer, dtype)
-    flips = [()] + [(axis,) for axis in range(dims)] if tta else [()]
     out = sliding_window_predict(lambda batch: _predict(model, batch), x, plan, batch_size=batch_size,
                                  flips=flips, progress=progress, check=_check_output)
     del x

@@ -32,7 +32,8 @@ def add_parser(sub, parent):
     which.add_argument("--preset", metavar="NAME", help="a pretrained model shipped with medresae: brain-mr, ct")
     p.add_argument("--tile", type=int_tuple, default=None, help="tile size X,Y,Z (default: automatic)")
     p.add_argument("--overlap", type=fraction, default=0.25, help="tile overlap fraction (default 0.25)")
-    p.add_argument("--batch-size", type=positive_int, default=4, help="tiles per model call (default 4)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="tiles per model call (default: as many as fit in 4 x 96^3 voxels)")
     p.add_argument("--tta", action="store_true", help="test-time augmentation: average over flips")
     p.add_argument("--normalize", choices=("auto", "percentile", "window", "none"), default="auto",
                    help="intensity scaling (default: what the model was trained with, else percentile)")

@@ -62,7 +62,7 @@ class _AdaptProgress(keras.callbacks.Callback):
 
 
 def denoise_layer_data(data: ArrayLike, model: keras.Model, *, tile: int | Sequence[int] | None = None,
-                       overlap: float = 0.25, batch_size: int = 4, tta: bool = False, adapt_steps: int = 0,
+                       overlap: float = 0.25, batch_size: int | None = None, tta: bool = False, adapt_steps: int = 0,
                        voxel_sizes: Sequence[float] | None = None,
                        progress: ProgressCallback | None = None) -> LayerResult:
     """Denoises a napari image layer's 3D array with a medresae model.
@@ -75,7 +75,8 @@ def denoise_layer_data(data: ArrayLike, model: keras.Model, *, tile: int | Seque
         tile: tile size in the model's axis order (Y, X, Z), or None for the
             default of `medresae.inference.denoise`.
         overlap: tile overlap fraction in [0, 1).
-        batch_size: tiles per model call.
+        batch_size: tiles per model call, or None for the default of
+            `medresae.inference.denoise`.
         tta: average over flips (test-time augmentation).
         adapt_steps: fine-tune the model on this scan for this many steps
             first (`medresae.adaptation.adapt`); 0 does not. The scan is

@@ -65,7 +65,8 @@ class DenoiseWidget(mw.Container):
                              tooltip="tile edge in voxels (a multiple of the model's divisor); 0: automatic")
         self._overlap = mw.FloatSpinBox(label="overlap", value=0.25, min=0.0, max=0.9, step=0.05,
                                      tooltip="fraction of a tile shared with its neighbour")
-        self._batch = mw.SpinBox(label="batch size", value=4, min=1, max=1024, tooltip="tiles per model call")
+        self._batch = mw.SpinBox(label="batch size (0: auto)", value=0, min=0, max=1024,
+                                 tooltip="tiles per model call; 0: as many as fit in 4 x 96^3 voxels")
         self._tta = mw.CheckBox(text="test-time augmentation (average over flips)", value=False)
         self._adapt = mw.CheckBox(text="adapt the model to this scan first (slow)", value=False)
         self._adapt_steps = mw.SpinBox(label="adapt steps", value=ADAPT_STEPS, min=1, max=1_000_000, visible=False)
@@ -136,7 +137,7 @@ class DenoiseWidget(mw.Container):
             return None
         options = {
             "tile": self._tile.value or None, "overlap": float(self._overlap.value),
-            "batch_size": int(self._batch.value), "tta": bool(self._tta.value),
+            "batch_size": int(self._batch.value) or None, "tta": bool(self._tta.value),
             "adapt_steps": int(self._adapt_steps.value) if self._adapt.value else 0,
             "voxel_sizes": tuple(abs(float(v)) for v in layer.scale),
         }

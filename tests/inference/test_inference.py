@@ -162,7 +162,7 @@ def test_2d_model_on_a_volume_goes_slice_by_slice():
     # Tiled slices, with flips along the two in-plane axes only.
     recorder = keras.Sequential([keras.Input((None, None, 1)), ShapeRecorder()])
     recorder.layers[0].shapes.clear()  # drop the shapes Keras built the model with
-    out = denoise(recorder, volume, tile=(8, 8, 1), overlap=0.5, tta=True, progress=False)
+    out = denoise(recorder, volume, tile=(8, 8, 1), overlap=0.5, tta=True, batch_size=4, progress=False)
     np.testing.assert_allclose(out, volume, atol=1e-5 * np.ptp(volume))
     assert set(recorder.layers[0].shapes) == {(4, 8, 8, 1)}
 
@@ -189,6 +189,78 @@ def test_model_sees_one_batch_shape_only():
     seen.clear()
     denoise(record, volume[:8, :8, :8], tile=8, batch_size=4, progress=False)
     assert seen == [(1, 8, 8, 8, 1)]
+
+
+def test_default_tiles_cover_a_volume_with_the_fewest_model_voxels():
+    seen = []
+
+    def record(batch):
+        seen.append(batch.shape)
+        return batch * 1.0
+
+    # A 128^3 volume fits one tile: one call, no voxel computed twice.
+    volume = mri_like((128, 128, 128, 1))
+    out = denoise(record, volume, progress=False)
+    assert seen == [(1, 128, 128, 128, 1)]
+    np.testing.assert_allclose(out, volume, rtol=1e-5)
+
+    # A larger one: tiles within the tile budget, calls within the call budget,
+    # the tiles spread evenly over the calls.
+    seen.clear()
+    volume = mri_like((300, 40, 200, 1))
+    denoise(record, volume, tta=True, progress=False)
+    (shape,) = set(seen)
+    batch, *tile, _ = shape
+    assert np.prod(tile) <= inference.DEFAULT_TILE_VOXELS[3]
+    assert batch * np.prod(tile) <= inference.DEFAULT_CALL_VOXELS[3]
+    assert min(tile) >= min(inference.DEFAULT_MIN_TILE, 40)
+    from medresae.tiling import choose_tile, plan_tiles
+
+    assert tuple(tile) == choose_tile((300, 40, 200), (1, 1, 1), 0.25, inference.DEFAULT_TILE_VOXELS[3],
+                                      inference.DEFAULT_MIN_TILE)
+    jobs = 4 * np.prod([len(s) for s in plan_tiles((300, 40, 200), tile, (1, 1, 1), 0.25).starts])
+    assert len(seen) == -(-jobs // batch) and len(seen) * batch - jobs < len(seen)
+    # An explicit batch size still wins.
+    seen.clear()
+    denoise(record, volume, batch_size=2, progress=False)
+    assert {s[0] for s in seen} == {2}
+
+
+@pytest.mark.parametrize("sizes, divisor, overlap, max_voxels, min_size", [
+    ((50, 37, 23), (4, 4, 1), 0.25, 20_000, 16),
+    ((61, 64, 9), (8, 8, 1), 0.5, 9_000, 12),
+    ((90, 33), (2, 2), 0.0, 1_000, 8),
+    ((29, 30, 31), (1, 2, 4), 0.25, 3_000, 4),
+])
+def test_choose_tile_is_the_cheapest_tile_within_the_budget(sizes, divisor, overlap, max_voxels, min_size):
+    import itertools
+    import math
+
+    from medresae.tiling import choose_tile, plan_tiles
+
+    def cost(tile):
+        plan = plan_tiles(sizes, tile, divisor, overlap)
+        return math.prod(len(s) for s in plan.starts) * math.prod(tile)
+
+    def round_up(n, d):
+        return -(-n // d) * d
+
+    ranges = [range(min(round_up(s, d), round_up(min_size, d)), round_up(s, d) + 1, d)
+              for s, d in zip(sizes, divisor)]
+    allowed = [t for t in itertools.product(*ranges) if math.prod(t) <= max_voxels]
+    tile = choose_tile(sizes, divisor, overlap, max_voxels, min_size)
+    assert tile in allowed
+    assert cost(tile) == min(cost(t) for t in allowed)
+
+
+def test_choose_tile_keeps_fixed_axes_and_falls_back_to_the_smallest_tile():
+    from medresae.tiling import balanced_batch, choose_tile
+
+    assert choose_tile((100, 100, 7), (4, 4, 1), fixed=(None, None, 8))[2] == 8
+    # No tile fits the budget: the smallest allowed one.
+    assert choose_tile((200, 200, 200), (4, 4, 4), max_voxels=10, min_size=32) == (32, 32, 32)
+    assert [balanced_batch(n, 4) for n in (1, 4, 5, 9, 12)] == [1, 4, 3, 3, 4]
+    assert_one_line_error("`max_batch` must be an integer >= 1", balanced_batch, 3, 0)
 
 
 def test_progress_bar(capsys):
