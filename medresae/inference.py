@@ -335,18 +335,7 @@ def denoise(
     volume = np.asarray(volume)
     dims, divisor, in_channels, fixed = _model_spec(model)
     _check_volume(volume, dims, in_channels, divisor)
-    vol_dims = volume.ndim - 1
-    dims = dims or vol_dims
-    slicewise = dims == 2 and vol_dims == 3
-    divisor = standardize_tuple(divisor or 1, dims, "spatial_divisor")
-    fixed = fixed or (None,) * dims
-    sizes = volume.shape[:-1]
-    model_tile = _resolve_tile(tile, sizes[:dims], divisor, fixed, overlap)
-    plan = plan_tiles(sizes, model_tile, divisor, overlap, slicewise=slicewise, sigma_scale=sigma_scale)
-    flips = [()] + [(axis,) for axis in range(dims)] if tta else [()]
-    if batch_size is None:
-        n_jobs = len(flips) * math.prod(len(starts) for starts in plan.starts)
-        batch_size = balanced_batch(n_jobs, max(1, DEFAULT_CALL_VOXELS[dims] // math.prod(model_tile)))
+    plan, batch_size, flips = _plan(model, volume.shape, tile, overlap, batch_size, tta, sigma_scale)
 
     if channel_wise is None:
         channel_wise = bool((getattr(model, "metadata", None) or {}).get("channel_wise", False))
@@ -361,6 +350,50 @@ def denoise(
     if extreme is not None and out.shape[-1] == volume.shape[-1]:
         out[extreme] = volume[extreme]
     return out
+
+
+def _plan(model, shape, tile, overlap, batch_size, tta, sigma_scale=0.125):
+    """The tile plan, tiles per call and flips of `denoise` for a volume of `shape`."""
+    dims, divisor, _, fixed = _model_spec(model)
+    vol_dims = len(shape) - 1
+    dims = dims or vol_dims
+    slicewise = dims == 2 and vol_dims == 3
+    divisor = standardize_tuple(divisor or 1, dims, "spatial_divisor")
+    fixed = fixed or (None,) * dims
+    sizes = tuple(shape[:-1])
+    model_tile = _resolve_tile(tile, sizes[:dims], divisor, fixed, overlap)
+    plan = plan_tiles(sizes, model_tile, divisor, overlap, slicewise=slicewise, sigma_scale=sigma_scale)
+    flips = [()] + [(axis,) for axis in range(dims)] if tta else [()]
+    n_jobs = len(flips) * math.prod(len(starts) for starts in plan.starts)
+    if batch_size is None:
+        batch_size = balanced_batch(n_jobs, max(1, DEFAULT_CALL_VOXELS[dims] // math.prod(model_tile)))
+    return plan, min(batch_size, n_jobs), flips
+
+
+def model_batch_shape(model: keras.Model | SupportsPredict | Callable[[np.ndarray], ArrayLike],
+                      shape: Sequence[int], tile: int | Sequence[int] | None = None, overlap: float = 0.25,
+                      batch_size: int | None = None, tta: bool = False) -> tuple[int, ...]:
+    """The batch shape `denoise` calls `model` with on a volume of `shape`.
+
+    Every call of one `denoise` run has this shape, so running the model
+    once on it beforehand (e.g. on zeros) compiles it, and a timed `denoise`
+    then measures only the work.
+
+    Args:
+        model, tile, overlap, batch_size, tta: as `denoise` takes them.
+        shape: the volume's shape, `(*spatial, channels)`.
+
+    Returns:
+        `(tiles per call, *tile, channels)`.
+
+    Examples:
+        >>> from medresae.models import ResUNet
+        >>> model = ResUNet(spatial_dims=3, filters=(4, 8), n_blocks=1)
+        >>> model_batch_shape(model, (128, 128, 128, 1)), model_batch_shape(model, (300, 256, 40, 1))
+        ((1, 128, 128, 128, 1), (2, 172, 256, 40, 1))
+    """
+    plan, batch_size, _ = _plan(model, tuple(shape), tile, overlap, batch_size, tta)
+    return (batch_size, *plan.tile, shape[-1])
 
 
 def _fitted_normalizer(normalizer, normalize, volume, channel_wise=False):

@@ -159,15 +159,15 @@ def worker_keras(config):
 
 
 def _time_inference(model, volume, config):
-    from medresae.inference import denoise
+    from medresae.inference import _predict, denoise, model_batch_shape
 
     kwargs = dict(overlap=config["overlap"], batch_size=config["infer_batch"], normalize="percentile",
                   progress=False)
     if config.get("tile"):
         kwargs["tile"] = tuple(config["tile"])
-    small = volume[tuple(slice(0, min(s, 64)) for s in volume.shape[:3])]
+    shape = model_batch_shape(model, volume.shape, kwargs.get("tile"), kwargs["overlap"], kwargs["batch_size"])
     start = time.perf_counter()
-    denoise(model, small, **kwargs)  # warm-up: compiles the tile batch shape
+    _predict(model, np.zeros(shape, volume.dtype))  # warm-up: compiles the tile batch shape
     first = time.perf_counter() - start
     before = _rss_mb()
     start = time.perf_counter()
@@ -298,7 +298,7 @@ def installed_backends():
 def run_speed_benchmark(model: str = "resunet", filters: Sequence[int] = (16, 32, 64), blocks: int = 1,
                         strides: Sequence[int] = (2, 2, 1), patch: Sequence[int] = (64, 64, 64),
                         batch_size: int = 2, steps: int = 5, warmup: int = 2, volume: Sequence[int] = (128, 128, 64),
-                        overlap: float = 0.25, infer_batch: int = 4, tile: Sequence[int] | None = None,
+                        overlap: float = 0.25, infer_batch: int | None = None, tile: Sequence[int] | None = None,
                         backends: Sequence[str] | None = None, reference: bool = True, torch_compile: bool = False,
                         layouts: Sequence[str] = ("channels_first", "channels_last_3d"), train: bool = True,
                         mixed: bool = False, progress: Callable[[str], None] | None = print) -> dict[str, Any]:
@@ -310,7 +310,8 @@ def run_speed_benchmark(model: str = "resunet", filters: Sequence[int] = (16, 32
         patch, batch_size: the training batch `(batch_size, *patch, 1)`.
         steps, warmup: timed and untimed train steps (the median is reported).
         volume: the whole volume for tiled inference (random data).
-        overlap, infer_batch, tile: `denoise` settings.
+        overlap, infer_batch, tile: `denoise` settings (`batch_size` for
+            `infer_batch`; None: `denoise`'s default).
         backends: Keras backends to run (default: every installed one).
         reference: also run the plain-PyTorch network.
         torch_compile: also run the reference under `torch.compile` (slow to
@@ -325,7 +326,8 @@ def run_speed_benchmark(model: str = "resunet", filters: Sequence[int] = (16, 32
     """
     base = {"filters": list(filters), "blocks": int(blocks), "strides": list(strides), "patch": list(patch),
             "batch_size": int(batch_size), "steps": int(steps), "warmup": int(warmup), "volume": list(volume),
-            "overlap": float(overlap), "infer_batch": int(infer_batch), "tile": list(tile) if tile else None,
+            "overlap": float(overlap), "infer_batch": None if infer_batch is None else int(infer_batch),
+            "tile": list(tile) if tile else None,
             "preset": None if model == "resunet" else model}
     rows = []
     modes = ("train", "infer") if train else ("infer",)
