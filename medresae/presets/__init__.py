@@ -30,7 +30,7 @@ PRESETS = {
         "file": "ct.keras",
         "description": "low-dose CT noise in HU (simulated on whole slices' sinograms, 5e3-2e5 photons per ray); "
         "trained on 7 chest and abdomen CTs (1-5 mm slices, with and without contrast) with random in-plane "
-        "zoom, flips and thicker slices",
+        "zoom, flips and thicker slices, its loss balanced over the dose levels",
     },
 }
 
