@@ -79,7 +79,7 @@ for name, image in noisy.items():
 # photons per ray; it takes HU and returns HU. Like `medresae denoise`,
 # the output then gets the noisy scan's local mean back inside the body
 # (`restore_local_mean`, a Gaussian of 5 mm): CT noise in HU has almost
-# zero mean, and the network alone comes out a few HU too dark at low dose.
+# zero mean, and the network alone can come out a few HU too dark at low dose.
 
 # %%
 model = load_preset("ct")
