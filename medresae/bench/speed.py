@@ -426,9 +426,9 @@ def markdown_table(report):
                          f"{beyond:.0f} MB above the process before `denoise` (volume {infer['volume_mb']:.0f} MB "
                          "already allocated).")
     lines.append("\nx plain torch: > 1 is faster than plain PyTorch, channels-first, eager. First step: the first "
-                 "train step (compilation included); first inference: a 64^3 warm-up `denoise` (compilation). "
-                 "+mixed_...: the backend's mixed-precision policy; +bf16: bfloat16 autocast. Peak device memory: "
-                 "on an accelerator only.")
+                 "train step (compilation included); first inference: one call on the batch shape `denoise` uses "
+                 "(compilation included). +mixed_...: the backend's mixed-precision policy; +bf16: bfloat16 "
+                 "autocast. Peak device memory: on an accelerator only.")
     return "\n".join(lines) + "\n"
 
 
