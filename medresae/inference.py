@@ -215,6 +215,7 @@ def denoise(
     progress: bool | Callable[[int, int], None] = True,
     dtype: DTypeLike = "float32",
     channel_wise: bool | None = None,
+    slice_axis: int | None = None,
 ) -> np.ndarray:
     """Denoises a whole 2D/3D volume with a model, tile by tile.
 
@@ -226,8 +227,8 @@ def denoise(
     the input's units.
 
     A 2D model (2-entry `spatial_divisor`, or a rank-4 `input_shape`) on a
-    3D volume denoises it slice by slice along the last spatial axis; the
-    slices are batched like tiles.
+    3D volume denoises it slice by slice along the last spatial axis (or
+    `slice_axis`); the slices are batched like tiles.
 
     Tiles: by default the tile shape that covers the volume with the fewest
     voxels through the model (`medresae.tiling.choose_tile`), at most 128^3
@@ -281,6 +282,10 @@ def denoise(
             (channels with different ranges, e.g. several contrasts) rather
             than to all channels together; None: as the model was trained
             (its `metadata['channel_wise']`, else False).
+        slice_axis: for a 2D model on a 3D volume, the spatial axis (0, 1
+            or 2) to go along slice by slice, e.g. the thick axis of a
+            thick-slice scan; None: the last. `tile` then names the other
+            two axes in their order.
 
     Returns:
         A float32 array of the volume's spatial shape with the model's
@@ -335,6 +340,21 @@ def denoise(
     volume = np.asarray(volume)
     dims, divisor, in_channels, fixed = _model_spec(model)
     _check_volume(volume, dims, in_channels, divisor)
+    if slice_axis is not None:
+        if dims != 2 or volume.ndim != 4:
+            raise ValueError(
+                "`slice_axis` applies to a 2D model on a 3D volume; leave it None for this model and volume. "
+                f"Received: slice_axis={slice_axis!r}, a {dims}D model, volume shape {volume.shape}"
+            )
+        bad = isinstance(slice_axis, bool) or not isinstance(slice_axis, numbers.Integral)
+        if bad or slice_axis not in range(-3, 3):
+            raise ValueError(f"`slice_axis` must be 0, 1, 2 (or -3 to -1) or None. Received: slice_axis={slice_axis!r}")
+        axis = int(slice_axis) % 3
+        if axis != 2:
+            out = denoise(model, np.moveaxis(volume, axis, 2), tile=tile, overlap=overlap, batch_size=batch_size,
+                          tta=tta, normalize=normalize, normalizer=normalizer, sigma_scale=sigma_scale,
+                          progress=progress, dtype=dtype, channel_wise=channel_wise)
+            return np.ascontiguousarray(np.moveaxis(out, 2, axis))
     plan, batch_size, flips = _plan(model, volume.shape, tile, overlap, batch_size, tta, sigma_scale)
 
     if channel_wise is None:

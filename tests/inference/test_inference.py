@@ -167,6 +167,24 @@ def test_2d_model_on_a_volume_goes_slice_by_slice():
     assert set(recorder.layers[0].shapes) == {(4, 8, 8, 1)}
 
 
+@pytest.mark.parametrize("slice_axis", [0, 1, -3])
+def test_2d_model_on_a_volume_along_another_axis(slice_axis):
+    model = conv_model(2)
+    volume = mri_like((9, 12, 7, 1))
+    out = denoise(model, volume, normalize=None, slice_axis=slice_axis, progress=False)
+    axis = slice_axis % 3  # negative values count spatial axes, not the channel axis
+    slices = np.moveaxis(volume, axis, 0)  # each slice across that axis, predicted whole
+    expected = np.moveaxis(model.predict(slices, verbose=0), 0, axis)
+    assert out.shape == volume.shape and out.flags["C_CONTIGUOUS"]
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-3)
+    # The last axis is the default.
+    np.testing.assert_allclose(denoise(model, volume, normalize=None, slice_axis=2, progress=False),
+                               denoise(model, volume, normalize=None, progress=False))
+    assert_one_line_error("`slice_axis` must be 0, 1, 2", denoise, model, volume, slice_axis=3)
+    assert_one_line_error("`slice_axis` applies to a 2D model on a 3D volume", denoise, conv_model(3), volume,
+                          slice_axis=0)
+
+
 def test_model_sees_one_batch_shape_only():
     seen = []
 
