@@ -186,7 +186,6 @@ def balanced_batch(n_jobs: int, max_batch: int) -> int:
     return -(-n_jobs // calls)
 
 
-
 @dataclasses.dataclass(frozen=True)
 class TilePlan:
     """Where the tiles of one volume go.

@@ -36,6 +36,17 @@ def assert_one_line_error(match, fn, *args, **kwargs):
     assert "\n" not in str(info.value), str(info.value)
 
 
+def batch_shape_recorder():
+    """A list, and an identity "model" function that appends each batch's shape to it."""
+    seen = []
+
+    def record(batch):
+        seen.append(batch.shape)
+        return batch * 1.0
+
+    return seen, record
+
+
 class ShapeRecorder(keras.layers.Layer):
     """The identity; remembers every concrete batch shape it is traced or run with."""
 
@@ -186,12 +197,7 @@ def test_2d_model_on_a_volume_along_another_axis(slice_axis):
 
 
 def test_model_sees_one_batch_shape_only():
-    seen = []
-
-    def record(batch):
-        seen.append(batch.shape)
-        return batch * 1.0
-
+    seen, record = batch_shape_recorder()
     volume = mri_like((23, 17, 9, 1))
     denoise(record, volume, tile=8, overlap=0.5, batch_size=6, tta=True, progress=False)
     assert set(seen) == {(6, 8, 8, 8, 1)}
@@ -210,11 +216,7 @@ def test_model_sees_one_batch_shape_only():
 
 
 def test_default_tiles_cover_a_volume_with_the_fewest_model_voxels():
-    seen = []
-
-    def record(batch):
-        seen.append(batch.shape)
-        return batch * 1.0
+    seen, record = batch_shape_recorder()
 
     # A 128^3 volume fits one tile: one call, no voxel computed twice.
     volume = mri_like((128, 128, 128, 1))
